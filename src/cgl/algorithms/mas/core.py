@@ -1,0 +1,134 @@
+"""The MAS core (Aljundi et al., ECCV 2018), written once for every level.
+
+`MASRegularizer` holds the accumulated importance Ω and the anchor θ* per parameter name and
+computes the penalty; `MASMixin` plugs it into any level trainer through two event functions.
+The level trainer supplies the outputs (`importance_outputs`) and the batches
+(`importance_batches`), so the same code serves nodes, links and graphs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+OutputsFn = Callable[[nn.Module, Any], torch.Tensor]
+
+
+def batch_importance(model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn) -> dict[str, torch.Tensor]:
+    """BeGin's estimator: per batch, |grad of the batch-mean squared L2 norm of the outputs|,
+    weighted by the batch's item count and averaged over all items."""
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    total = {name: torch.zeros_like(p) for name, p in params.items()}
+    count = 0
+    for batch in batches:
+        outputs = outputs_fn(model, batch)
+        if outputs.shape[0] == 0:
+            continue
+        loss = outputs.pow(2).sum(dim=-1).mean()
+        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        for (name, _), grad in zip(params.items(), grads, strict=True):
+            if grad is not None:
+                total[name].add_(grad.abs(), alpha=outputs.shape[0])
+        count += outputs.shape[0]
+    return {name: value / max(count, 1) for name, value in total.items()}
+
+
+ESTIMATORS = {"batch": batch_importance}
+
+
+def _fit(stored: torch.Tensor, like: torch.Tensor, fill: torch.Tensor | float) -> torch.Tensor:
+    """`stored` in the shape of `like`: a parameter that grew keeps its old entries and gets
+    `fill` in the new ones (Ω = 0 there: new classifier rows are not held back)."""
+    if stored.shape == like.shape:
+        return stored
+    out = fill.detach().clone() if isinstance(fill, torch.Tensor) else torch.full_like(like, fill)
+    region = tuple(slice(0, min(a, b)) for a, b in zip(stored.shape, like.shape, strict=True))
+    out[region] = stored[region]
+    return out
+
+
+class MASRegularizer:
+    """Ω and θ* per parameter name; the penalty lamb * Σ Ω ⊙ (θ − θ*)²."""
+
+    def __init__(self, lamb: float, importance: str = "batch") -> None:
+        if lamb < 0:
+            raise ValueError(f"MAS lamb must be >= 0, got {lamb}")
+        if importance not in ESTIMATORS:
+            raise ValueError(f"unknown MAS importance estimator '{importance}'; known: {sorted(ESTIMATORS)}")
+        self.lamb = float(lamb)
+        self.estimator = ESTIMATORS[importance]
+        self.omega: dict[str, torch.Tensor] = {}
+        self.anchor: dict[str, torch.Tensor] = {}
+        self._flat: tuple | None = None  # (names, shapes, Ω as one vector, θ* as one vector)
+
+    def consolidate(self, model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn) -> float:
+        """After a task: Ω += importance on the task's training items; θ* = current weights.
+        Returns the seconds the importance took."""
+        start = time.perf_counter()
+        was_training = model.training
+        model.eval()  # importance of the trained model as it predicts: no dropout, fixed BN
+        with torch.enable_grad():
+            importance = self.estimator(model, batches, outputs_fn)
+        model.train(was_training)
+        for name, value in importance.items():
+            previous = self.omega.get(name)
+            self.omega[name] = value if previous is None else _fit(previous, value, 0.0) + value
+        self.anchor = {name: p.detach().clone() for name, p in model.named_parameters() if name in self.omega}
+        self._flat = None
+        return time.perf_counter() - start
+
+    def _flat_state(self, named: list[tuple[str, nn.Parameter]]) -> tuple:
+        """Ω and θ* as single vectors aligned with the parameters (rebuilt when shapes change)."""
+        shapes = [p.shape for _, p in named]
+        if self._flat is None or self._flat[1] != shapes:
+            omega = torch.cat([_fit(self.omega[n], p, 0.0).reshape(-1) for n, p in named])
+            anchor = torch.cat([_fit(self.anchor[n], p, p).reshape(-1) for n, p in named])
+            self._flat = ([n for n, _ in named], shapes, omega, anchor)
+        return self._flat
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        """lamb * Σ Ω (θ − θ*)², or None before the first task (Ω = 0) or with lamb = 0."""
+        if self.lamb == 0 or not self.omega:
+            return None
+        named = [(n, p) for n, p in model.named_parameters() if n in self.omega]
+        _, _, omega, anchor = self._flat_state(named)
+        # One flat vector: a single fused expression instead of a Python loop of small ops.
+        theta = torch.cat([p.reshape(-1) for _, p in named])
+        return self.lamb * torch.dot(omega, (theta - anchor).pow(2))
+
+
+class MASMixin:
+    """MAS for any level trainer: put it before the trainer in the bases.
+
+    kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch').
+    """
+
+    def initTrainingStates(self, scenario, model, optimizer) -> dict:
+        states = super().initTrainingStates(scenario, model, optimizer)
+        states["mas"] = MASRegularizer(
+            lamb=self.kwargs.get("lamb", 1.0), importance=self.kwargs.get("importance", "batch")
+        )
+        return states
+
+    def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
+        """MAS adds lamb * Σ Ω (θ − θ*)² to the task loss before backpropagation."""
+        penalty = training_states["mas"].penalty(model)
+        if penalty is not None:
+            results["loss"] = results["loss"] + penalty
+        stats = super().afterInference(results, model, optimizer, _curr_batch, training_states)
+        stats["mas_penalty"] = 0.0 if penalty is None else float(penalty.detach())
+        return stats
+
+    def processAfterTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+        """MAS accumulates importances and stores θ* for the penalty of later tasks."""
+        super().processAfterTraining(task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states)
+        seconds = curr_training_states["mas"].consolidate(
+            curr_model,
+            self.importance_batches(curr_dataset, curr_training_states),
+            self.importance_outputs,
+        )
+        self.timings.setdefault("importance", []).append(seconds)

@@ -1,0 +1,6 @@
+"""Models: GCN-family networks for node, link and graph level, sharing one class head."""
+
+from cgl.models.heads import ObservedClassHead
+from cgl.models.node import GCNEncoder, GCNNode
+
+__all__ = ["GCNEncoder", "GCNNode", "ObservedClassHead"]

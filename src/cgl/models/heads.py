@@ -1,0 +1,38 @@
+"""Output layer shared by every level: a linear classifier that knows which classes it may predict."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ObservedClassHead(nn.Module):
+    """Logits over all classes; classes not observed yet (and, under Task-IL, classes outside
+    the item's task) are set to -inf so they can neither be predicted nor take probability.
+
+    The weight matrix has a row per class from the start (as in BeGin), so a new class turns on
+    a row instead of adding parameters.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, num_classes)
+        self.register_buffer("observed", torch.zeros(num_classes, dtype=torch.bool))
+
+    def observe_labels(self, labels: torch.Tensor) -> None:
+        """Turn on the classes present in `labels` (entries < 0 are hidden labels, ignored)."""
+        labels = labels[labels >= 0]
+        self.observed[labels.unique().to(self.observed.device)] = True
+
+    def allowed(self, task_masks: torch.Tensor | None = None) -> torch.Tensor:
+        # Before any class is observed (the untrained model's row) every class is allowed.
+        allowed = self.observed if bool(self.observed.any()) else torch.ones_like(self.observed)
+        return allowed if task_masks is None else allowed & task_masks
+
+    def forward(self, h: torch.Tensor, task_masks: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.linear(h)
+        return logits.masked_fill(~self.allowed(task_masks), float("-inf"))
+
+    def observed_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Raw logits of the classes the model can currently predict (MAS's output)."""
+        return self.linear(h)[:, self.allowed()]

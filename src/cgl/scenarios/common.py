@@ -1,0 +1,256 @@
+"""What every ScenarioLoader shares: cutting items into tasks, splits, and the result matrices.
+
+The loader alone keeps the ground truth. Trainers receive datasets whose hidden labels are -1
+and hand back predictions; the loader turns them into the N x (N+1) matrices of SPEC §4.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
+from cgl.errors import ConfigError
+from cgl.evaluators import get_evaluator
+
+SUPPORTED = {
+    "nc": ("taskil", "classil", "domainil", "timeil"),
+    "lc": ("taskil", "classil", "timeil"),
+    "lp": ("domainil", "timeil"),
+    "gc": ("taskil", "classil", "domainil", "timeil"),
+}
+INCR_TYPES = {"taskil": "task", "classil": "class", "domainil": "domain", "timeil": "time"}
+SPLIT_CODES = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
+
+
+def supported_pairs_text() -> str:
+    return "; ".join(f"{lvl}: {', '.join(scs)}" for lvl, scs in SUPPORTED.items())
+
+
+def check_supported(level: str, scenario: str) -> None:
+    """Refuse a level x scenario pair that BeGin does not define."""
+    if scenario not in SUPPORTED.get(level, ()):
+        raise ConfigError(
+            f"level={level} with scenario={scenario} is not supported. "
+            f"Supported pairs are {supported_pairs_text()}."
+        )
+
+
+def assign_tasks(
+    data: ContinualData, incr_type: str, num_tasks: int
+) -> tuple[torch.Tensor, list[list[int]]]:
+    """Task id of every item (-1: used by no task), and the classes of each task.
+
+    Task/Class-IL: classes in id order, `num_classes // num_tasks` per task; the remainder is
+    dropped (as BeGin does with Cora's seventh class). Domain/Time-IL: the sorted distinct
+    domains or time steps, cut into `num_tasks` contiguous groups; every task uses all classes.
+    """
+    if num_tasks < 1:
+        raise ConfigError(f"num_tasks must be at least 1, got {num_tasks}.")
+    if incr_type in ("task", "class"):
+        per_task = data.num_classes // num_tasks
+        if per_task < 1:
+            raise ConfigError(
+                f"{data.name} has {data.num_classes} classes: {num_tasks} tasks would leave "
+                f"tasks without a class. Use num_tasks <= {data.num_classes}."
+            )
+        class_task = torch.full((data.num_classes,), -1, dtype=torch.long)
+        class_task[: per_task * num_tasks] = torch.arange(per_task * num_tasks) // per_task
+        valid = data.label >= 0
+        task_of_item = torch.full_like(data.label, -1)
+        task_of_item[valid] = class_task[data.label[valid]]
+        groups = [list(range(t * per_task, (t + 1) * per_task)) for t in range(num_tasks)]
+        return task_of_item, groups
+    key = data.domain if incr_type == "domain" else data.time
+    if key is None:
+        raise ConfigError(f"{data.name} has no {incr_type} per item: it cannot run {incr_type}-IL.")
+    task_of_item = bucket_by_value(key, num_tasks, what=f"{data.name}'s {incr_type} values")
+    task_of_item[data.label < 0] = -1
+    all_classes = list(range(data.num_classes))
+    return task_of_item, [all_classes] * num_tasks
+
+
+def bucket_by_value(key: torch.Tensor, num_tasks: int, what: str) -> torch.Tensor:
+    """Task of every entry of `key`: its sorted distinct values cut into contiguous groups."""
+    values = torch.unique(key)
+    if num_tasks > values.numel():
+        raise ConfigError(
+            f"{what} take {values.numel()} distinct values: at most that many tasks, "
+            f"not {num_tasks}."
+        )
+    value_task = torch.empty(int(values.max()) + 1, dtype=torch.long)
+    for task, chunk in enumerate(np.array_split(values.numpy(), num_tasks)):
+        value_task[torch.from_numpy(chunk)] = task
+    return value_task[key]
+
+
+def random_split(task_of_item: torch.Tensor, ratios: tuple[float, float, float], seed: int) -> torch.Tensor:
+    """Split every task's items into train/val/test at `ratios`, independently per task."""
+    gen = torch.Generator().manual_seed(seed)
+    split = torch.full_like(task_of_item, -1)
+    for task in torch.unique(task_of_item[task_of_item >= 0]).tolist():
+        items = torch.nonzero(task_of_item == task).view(-1)
+        items = items[torch.randperm(items.numel(), generator=gen)]
+        n_train = int(round(ratios[0] * items.numel()))
+        n_val = int(round(ratios[1] * items.numel()))
+        split[items[:n_train]] = SPLIT_TRAIN
+        split[items[n_train : n_train + n_val]] = SPLIT_VAL
+        split[items[n_train + n_val :]] = SPLIT_TEST
+    return split
+
+
+@dataclass
+class EvalView:
+    """A label-free dataset to predict on, and the global item id of each of its items."""
+
+    dataset: Any
+    item_ids: torch.Tensor
+    tasks: list[int]
+
+
+class ScenarioLoader(ABC):
+    """Cuts a ContinualData into tasks and scores predictions; subclasses build the datasets."""
+
+    level: str = ""
+
+    def __init__(
+        self,
+        data: ContinualData,
+        incr_type: str,
+        num_tasks: int,
+        metric: str = "accuracy",
+        seed: int = 0,
+        split_ratio: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    ) -> None:
+        self.data = data
+        self.incr_type = incr_type
+        self.num_tasks = num_tasks
+        self.num_classes = data.num_classes
+        self.num_feats = data.num_feats
+        self.metric = metric
+        self.evaluator = get_evaluator(metric)
+        self.task_of_item, self.task_classes = assign_tasks(data, incr_type, num_tasks)
+        split = data.split if data.split is not None else random_split(
+            self.task_of_item, tuple(split_ratio), seed
+        )
+        self.split_of_item = torch.where(self.task_of_item >= 0, split, torch.full_like(split, -1))
+        self._curr_task = 0
+        self._rows: dict[str, list[np.ndarray]] = {"val": [], "test": []}
+        self._init: dict[str, np.ndarray] = {}
+
+    # ---- what the trainer sees -------------------------------------------------------------
+    @property
+    def current_task(self) -> int:
+        return self._curr_task
+
+    def task_class_mask(self) -> torch.Tensor:
+        """[num_tasks, num_classes] bool: the classes of each task (Task-IL inference masks)."""
+        mask = torch.zeros(self.num_tasks, self.num_classes, dtype=torch.bool)
+        for task, classes in enumerate(self.task_classes):
+            mask[task, classes] = True
+        return mask
+
+    def visible_labels(self, tasks: list[int]) -> torch.Tensor:
+        """Labels of train/val items of `tasks`; -1 everywhere else (test and other tasks)."""
+        shown = torch.isin(self.task_of_item, torch.tensor(tasks)) & (
+            self.split_of_item != SPLIT_TEST
+        ) & (self.split_of_item >= 0)
+        return torch.where(shown, self.data.label, torch.full_like(self.data.label, -1))
+
+    def split_mask(self, split: str, tasks: list[int]) -> torch.Tensor:
+        """Items of `tasks` in `split` ('train', 'val', 'test')."""
+        return torch.isin(self.task_of_item, torch.tensor(tasks)) & (
+            self.split_of_item == SPLIT_CODES[split]
+        )
+
+    @abstractmethod
+    def get_current_dataset(self) -> Any:
+        """The current task's data, test and future labels hidden."""
+
+    @abstractmethod
+    def get_accumulated_dataset(self) -> Any:
+        """Data of tasks 0..current, for joint training; test labels hidden."""
+
+    @abstractmethod
+    def eval_views(self) -> list[EvalView]:
+        """Label-free datasets whose predictions cover every task's val and test items."""
+
+    # ---- evaluation (ground truth never leaves this object) ---------------------------------
+    def _scatter(self, views: list[EvalView], preds: list[torch.Tensor]) -> dict[int, tuple]:
+        """Per task: the view predictions and the global item ids they belong to."""
+        per_task = {}
+        for view, pred in zip(views, preds, strict=True):
+            tasks_here = self.task_of_item[view.item_ids]
+            for task in view.tasks:
+                sel = tasks_here == task
+                per_task[task] = (pred[sel], view.item_ids[sel])
+        return per_task
+
+    def _metric_on(self, pred: torch.Tensor, items: torch.Tensor, split: str) -> tuple:
+        keep = self.split_of_item[items] == SPLIT_CODES[split]
+        return pred[keep], self.data.label[items[keep]]
+
+    def evaluate_row(self, views: list[EvalView], preds: list[torch.Tensor], upto: int) -> dict:
+        """Rows of the val and test matrices: every task, then all tasks 0..upto together."""
+        per_task = self._scatter(views, preds)
+        rows = {}
+        for split in ("val", "test"):
+            row = np.full(self.num_tasks + 1, np.nan)
+            seen_pred, seen_gts = [], []
+            for task in range(self.num_tasks):
+                pred, gts = self._metric_on(*per_task[task], split)
+                row[task] = self.evaluator(pred, gts)
+                if task <= upto:
+                    seen_pred.append(pred)
+                    seen_gts.append(gts)
+            row[self.num_tasks] = self.evaluator(torch.cat(seen_pred), torch.cat(seen_gts))
+            rows[split] = row
+        return rows
+
+    def record_initial(self, views: list[EvalView], preds: list[torch.Tensor]) -> None:
+        """Store the untrained model's row (for FWT)."""
+        self._init = self.evaluate_row(views, preds, upto=self._curr_task)
+
+    def next_task(self, views: list[EvalView], preds: list[torch.Tensor]) -> dict:
+        """Record the row of the task just trained and move on to the next task."""
+        rows = self.evaluate_row(views, preds, upto=self._curr_task)
+        for split, row in rows.items():
+            self._rows[split].append(row)
+        self._curr_task += 1
+        return rows
+
+    def get_simple_eval_result(self, preds: torch.Tensor, gts: torch.Tensor) -> float:
+        return self.evaluator(preds, gts)
+
+    @abstractmethod
+    def current_item_ids(self) -> torch.Tensor:
+        """Global id of each item of the current dataset, in the dataset's own order."""
+
+    def get_eval_result(self, preds: torch.Tensor, target_split: str = "test") -> float:
+        """The metric on the current task's `target_split` items.
+
+        `preds` holds one prediction per item of the current dataset, in its order.
+        """
+        return self._score_tasks(preds, target_split, [self._curr_task])
+
+    def get_accum_eval_result(self, preds: torch.Tensor, target_split: str = "test") -> float:
+        """The metric on the `target_split` items of tasks 0..current."""
+        return self._score_tasks(preds, target_split, list(range(self._curr_task + 1)))
+
+    def _score_tasks(self, preds: torch.Tensor, split: str, tasks: list[int]) -> float:
+        item_ids = self.current_item_ids()
+        keep = self.split_mask(split, tasks)[item_ids]
+        return self.evaluator(preds[keep], self.data.label[item_ids[keep]])
+
+    def matrices(self) -> dict[str, Any]:
+        """The N x (N+1) val and test matrices recorded so far, plus the initial rows."""
+        return {
+            "val": np.stack(self._rows["val"]) if self._rows["val"] else np.empty((0, self.num_tasks + 1)),
+            "test": np.stack(self._rows["test"]) if self._rows["test"] else np.empty((0, self.num_tasks + 1)),
+            "init_val": self._init.get("val"),
+            "init_test": self._init.get("test"),
+        }

@@ -1,0 +1,77 @@
+"""Node-level scenarios (NC): one graph, items are nodes.
+
+Task/Class/Domain-IL train transductively on the whole graph with only the current task's
+train/val labels shown. Time-IL shows the graph as it was: task t sees the subgraph induced by
+the nodes that arrived in time steps of tasks 0..t, and no later node or edge.
+"""
+
+from __future__ import annotations
+
+import dgl
+import torch
+
+from cgl.scenarios.common import EvalView, ScenarioLoader, bucket_by_value
+
+
+class NCScenarioLoader(ScenarioLoader):
+    level = "nc"
+
+    def __init__(self, data, incr_type, num_tasks, **kwargs) -> None:
+        super().__init__(data, incr_type, num_tasks, **kwargs)
+        num_nodes = data.graph.num_nodes()
+        # structure only, so that no per-node or per-edge field of the raw data travels along
+        self._structure = dgl.graph(data.graph.edges(), num_nodes=num_nodes)
+        if incr_type == "time":
+            self.arrival = bucket_by_value(data.time, num_tasks, what=f"{data.name}'s time steps")
+        else:
+            self.arrival = torch.zeros(num_nodes, dtype=torch.long)
+
+    def _nodes_until(self, task: int) -> torch.Tensor:
+        return torch.nonzero(self.arrival <= task).view(-1)
+
+    def _graph_until(self, task: int) -> dgl.DGLGraph:
+        """The graph as the learner may see it at `task`: structure and features, no labels."""
+        nodes = self._nodes_until(task)
+        graph = dgl.node_subgraph(self._structure, nodes, store_ids=True)
+        graph.ndata["feat"] = self.data.graph.ndata["feat"][nodes]
+        if self.incr_type == "task":
+            node_task = self.task_of_item[graph.ndata[dgl.NID]]
+            masks = self.task_class_mask()[node_task.clamp(min=0)]
+            masks[node_task < 0] = True
+            graph.ndata["task_specific_mask"] = masks
+        return graph
+
+    def _dataset(self, tasks: list[int]) -> dgl.DGLGraph:
+        graph = self._graph_until(self._curr_task)
+        ids = graph.ndata[dgl.NID]
+        graph.ndata["label"] = self.visible_labels(tasks)[ids]
+        for split in ("train", "val", "test"):
+            graph.ndata[f"{split}_mask"] = self.split_mask(split, tasks)[ids]
+        return graph
+
+    def get_current_dataset(self) -> dgl.DGLGraph:
+        return self._dataset([self._curr_task])
+
+    def get_accumulated_dataset(self) -> dgl.DGLGraph:
+        return self._dataset(list(range(self._curr_task + 1)))
+
+    def current_item_ids(self) -> torch.Tensor:
+        return self._nodes_until(self._curr_task)
+
+    def eval_views(self) -> list[EvalView]:
+        """One view for the tasks seen so far (and, outside Time-IL, all tasks); under Time-IL
+        each future task is predicted on the graph of its own time."""
+        now = self._curr_task
+        last = self.num_tasks - 1 if self.incr_type != "time" else now
+        views = [self._view(now, list(range(last + 1)))]
+        views += [self._view(task, [task]) for task in range(last + 1, self.num_tasks)]
+        return views
+
+    def _view(self, at_task: int, tasks: list[int]) -> EvalView:
+        graph = self._graph_until(at_task)
+        ids = graph.ndata[dgl.NID]
+        graph.ndata["label"] = torch.full((graph.num_nodes(),), -1, dtype=torch.long)
+        evaluate = self.split_mask("val", tasks) | self.split_mask("test", tasks)
+        graph.ndata["test_mask"] = evaluate[ids]
+        graph.ndata["train_mask"] = graph.ndata["val_mask"] = torch.zeros_like(evaluate[ids])
+        return EvalView(dataset=graph, item_ids=ids, tasks=tasks)

@@ -1,0 +1,249 @@
+"""BaseTrainer: the event loop every level and every method runs through.
+
+The loop (SPEC §4) is fixed; behaviour lives in the event functions, whose names and
+arguments are BeGin's public API. A method overrides a few events and leaves the loop alone.
+Level trainers (NCTrainer, LCTrainer, ...) fill in how to batch, infer and predict.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from cgl.scenarios.common import EvalView, ScenarioLoader
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class BaseTrainer:
+    """Runs `scenario.num_tasks` tasks: train with early stopping, restore the best weights,
+    `processAfterTraining`, then predict every task's val/test items for the result matrices.
+
+    kwargs: `num_epochs` (most epochs per task), `patience` and `lr_factor` (ReduceLROnPlateau
+    on the validation loss), `min_lr_ratio` (a task ends once lr < initial lr x this),
+    `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink), `progress`
+    (a progress bar per task), plus method settings such as MAS's `lamb`.
+    """
+
+    #: Joint training sets this to train on the data of all tasks seen so far.
+    uses_accumulated_data = False
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        scenario: ScenarioLoader,
+        optimizer_fn: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
+        loss_fn: Callable[..., torch.Tensor],
+        device: str | torch.device,
+        **kwargs: Any,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.scenario = scenario
+        self.optimizer_fn = optimizer_fn
+        self.loss_fn = loss_fn
+        self.num_tasks = scenario.num_tasks
+        self.max_num_epochs = int(kwargs.pop("num_epochs", 1000))
+        self.patience = int(kwargs.pop("patience", 20))
+        self.lr_factor = float(kwargs.pop("lr_factor", 0.1))
+        self.min_lr_ratio = float(kwargs.pop("min_lr_ratio", 0.002))
+        self.callbacks = list(kwargs.pop("callbacks", []))
+        self.show_progress = bool(kwargs.pop("progress", True))
+        self.kwargs = kwargs
+        self.timings: dict[str, Any] = {"per_task": [], "after_training": []}
+
+    # ---- the loop -------------------------------------------------------------------------
+    def run(self, epoch_per_task: int | None = None) -> dict[str, Any]:
+        """Train on every task in turn; return the val/test matrices and the initial rows.
+
+        `epoch_per_task` caps the epochs of each task (default: `num_epochs`).
+        """
+        max_epochs = epoch_per_task or self.max_num_epochs
+        optimizer = self.optimizer_fn(self.model.parameters())
+        initial_optimizer_state = copy.deepcopy(optimizer.state_dict())
+        states = self.initTrainingStates(self.scenario, self.model, optimizer)
+        self.scenario.record_initial(*self._predict_views(states))
+        for task_id in range(self.num_tasks):
+            start = time.perf_counter()
+            dataset = (
+                self.scenario.get_accumulated_dataset()
+                if self.uses_accumulated_data
+                else self.scenario.get_current_dataset()
+            )
+            optimizer.load_state_dict(initial_optimizer_state)
+            self._train_task(task_id, dataset, optimizer, states, max_epochs)
+            after = time.perf_counter()
+            self.processAfterTraining(task_id, dataset, self.model, optimizer, states)
+            self.timings["after_training"].append(time.perf_counter() - after)
+            rows = self.scenario.next_task(*self._predict_views(states))
+            self.timings["per_task"].append(time.perf_counter() - start)
+            for callback in self.callbacks:
+                callback.on_task_end(task_id, rows)
+        return self.scenario.matrices()
+
+    def _train_task(self, task_id, dataset, optimizer, states, max_epochs) -> None:
+        self.processBeforeTraining(task_id, dataset, self.model, optimizer, states)
+        train_loader, val_loader, _ = self.prepareLoader(dataset, states)
+        initial_lr = optimizer.param_groups[0]["lr"]
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=self.lr_factor, patience=self.patience
+        )
+        best_loss, best_state = math.inf, copy.deepcopy(self.model.state_dict())
+        bar = tqdm(
+            range(max_epochs), desc=f"task {task_id + 1}/{self.num_tasks}",
+            disable=not self.show_progress, leave=False, dynamic_ncols=True,
+        )
+        for epoch in bar:
+            self.model.train()
+            train_stats = self._accumulate(
+                self._train_iteration(optimizer, batch, states) for batch in train_loader
+            )
+            val_stats = self._validate(val_loader)
+            val_metric = val_stats.pop("metric")
+            self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
+            bar.set_postfix(loss=f"{train_stats.get('loss', math.nan):.4f}",
+                            val_loss=f"{val_stats['loss']:.4f}", val=f"{val_metric:.4f}")
+            for callback in self.callbacks:
+                callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
+            if val_stats["loss"] < best_loss:
+                best_loss, best_state = val_stats["loss"], copy.deepcopy(self.model.state_dict())
+            scheduler.step(val_stats["loss"])
+            if optimizer.param_groups[0]["lr"] < initial_lr * self.min_lr_ratio:
+                break
+        bar.close()
+        self.model.load_state_dict(best_state)
+
+    def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
+        stats = self.processTrainIteration(self.model, optimizer, batch, states)
+        if not math.isfinite(stats.get("loss", 0.0)):
+            raise TrainingDiverged(f"training loss became {stats['loss']}")
+        self.processAfterEachIteration(self.model, optimizer, states, stats)
+        return stats
+
+    @staticmethod
+    def _accumulate(batch_stats: Iterable[dict[str, float]]) -> dict[str, float]:
+        """Item-weighted means of per-batch stats (each batch reports its item count `n`)."""
+        totals: dict[str, float] = {}
+        count = 0
+        for stats in batch_stats:
+            n = stats.get("n", 1)
+            count += n
+            for key, value in stats.items():
+                if key != "n":
+                    totals[key] = totals.get(key, 0.0) + value * n
+        return {key: value / max(count, 1) for key, value in totals.items()}
+
+    @torch.no_grad()
+    def _validate(self, val_loader) -> dict[str, float]:
+        self.model.eval()
+        preds, gts, stats = [], [], []
+        for batch in val_loader:
+            batch_preds, batch_stats = self.processEvalIteration(self.model, batch)
+            preds.append(batch_preds.cpu())
+            gts.append(self.batch_targets(batch).cpu())
+            stats.append(batch_stats)
+        result = self._accumulate(stats)
+        result["metric"] = self.scenario.get_simple_eval_result(torch.cat(preds), torch.cat(gts))
+        return result
+
+    @torch.no_grad()
+    def _predict_views(self, states) -> tuple[list[EvalView], list[torch.Tensor]]:
+        """Predictions for every view the scenario asks about (labels are hidden in views)."""
+        self.model.eval()
+        views = self.scenario.eval_views()
+        preds = []
+        for view in views:
+            _, _, test_loader = self.prepareLoader(view.dataset, states)
+            out = None
+            for batch in test_loader:
+                batch_preds, _ = self.processEvalIteration(self.model, batch)
+                batch_preds = self.predictionFormat({"preds": batch_preds})
+                if out is None:
+                    fill = -1 if not batch_preds.is_floating_point() else math.nan
+                    shape = (view.item_ids.numel(), *batch_preds.shape[1:])
+                    out = torch.full(shape, fill, dtype=batch_preds.dtype)
+                out[self.batch_item_ids(batch).cpu()] = batch_preds.cpu()
+            preds.append(out)
+        return views, preds
+
+    # ---- level hooks (filled in by NCTrainer, LCTrainer, ...) -------------------------------
+    def batch_targets(self, batch: Any) -> torch.Tensor:
+        """The visible labels of the items a val batch predicts."""
+        raise NotImplementedError
+
+    def batch_item_ids(self, batch: Any) -> torch.Tensor:
+        """Dataset-local indices of the items a batch predicts."""
+        raise NotImplementedError
+
+    def importance_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """[items, k] outputs of the model on a training batch's items (for MAS importance)."""
+        raise NotImplementedError
+
+    def importance_batches(self, dataset: Any, training_states: dict) -> Iterable[Any]:
+        """Batches of the task's training items over which importance is averaged."""
+        train_loader, _, _ = self.prepareLoader(dataset, training_states)
+        return train_loader
+
+    # ---- event functions (BeGin's API) ------------------------------------------------------
+    def initTrainingStates(self, scenario, model, optimizer) -> dict:
+        """Fires once before the first task: build the dict that carries state across tasks."""
+        return {}
+
+    def prepareLoader(self, curr_dataset, curr_training_states) -> tuple:
+        """Fires before each task (and for every evaluation view): return the train, val and
+        test loaders over `curr_dataset`."""
+        raise NotImplementedError
+
+    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+        """Fires before a task's first epoch: e.g. let the model observe the task's classes."""
+
+    def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
+        """One training step: zero grads, `beforeInference`, `inference`, `afterInference`.
+        Returns the step's stats (`loss`, `n`, ...)."""
+        optimizer.zero_grad()
+        self.beforeInference(model, optimizer, _curr_batch, training_states)
+        results = self.inference(model, _curr_batch, training_states)
+        return self.afterInference(results, model, optimizer, _curr_batch, training_states)
+
+    def beforeInference(self, model, optimizer, _curr_batch, training_states) -> None:
+        """Fires right before the training forward pass."""
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        """The forward pass: return at least `preds` and `loss` for the batch."""
+        raise NotImplementedError
+
+    def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
+        """Fires after the forward pass: backpropagate and step (methods add penalties here)."""
+        results["loss"].backward()
+        optimizer.step()
+        return {"loss": results["loss"].item(), "n": int(results["preds"].shape[0])}
+
+    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
+        """Predict one evaluation batch: return (predictions, stats with `loss` and `n`)."""
+        results = self.inference(model, _curr_batch, None)
+        return results["preds"], {"loss": results["loss"].item(), "n": int(results["preds"].shape[0])}
+
+    def processAfterEachIteration(self, curr_model, curr_optimizer, curr_training_states, curr_iter_results) -> None:
+        """Fires after every training step."""
+
+    def processTrainingLogs(self, task_id, epoch_cnt, val_metric_result, train_stats, val_stats) -> None:
+        """Fires after every epoch with its train and validation stats."""
+        log.debug("task %d epoch %d train %s val %s (%.4f)", task_id, epoch_cnt, train_stats, val_stats, val_metric_result)
+
+    def processAfterTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+        """Fires after a task's training, once the best validation weights are restored."""
+
+    def predictionFormat(self, results: dict) -> torch.Tensor:
+        """Turn an evaluation batch's raw predictions into what the metric scores."""
+        return results["preds"]

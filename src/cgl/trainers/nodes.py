@@ -1,0 +1,105 @@
+"""Node-level trainers: full-graph (NCTrainer) and neighbour-sampled (NCMinibatchTrainer).
+
+Both do plain fine-tuning; methods (MAS, joint, ...) are mixed in on top. Under Task-IL the
+scenario puts `task_specific_mask` on the nodes and inference restricts logits with it, so one
+inference serves every scenario.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dgl
+import torch
+
+from cgl.trainers.base import BaseTrainer
+
+
+def with_self_loops(graph: dgl.DGLGraph) -> dgl.DGLGraph:
+    """GraphConv needs every node to hear itself; the loader's graphs come without self-loops."""
+    return dgl.add_self_loop(dgl.remove_self_loop(graph))
+
+
+def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Loss over the items whose label is visible (evaluation views hide every label)."""
+    visible = labels >= 0
+    if not bool(visible.any()):
+        return logits.new_zeros(())
+    return loss_fn(logits[visible], labels[visible])
+
+
+class NCTrainer(BaseTrainer):
+    """Full-graph node classification: one batch per split, the whole graph in each."""
+
+    def prepareLoader(self, curr_dataset, curr_training_states):
+        graph = with_self_loops(curr_dataset).to(self.device)
+        return tuple([(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test"))
+
+    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+        train = curr_dataset.ndata["train_mask"]
+        curr_model.observe_labels(curr_dataset.ndata["label"][train])
+
+    def _forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked logits and labels of the batch's items."""
+        graph, mask = batch
+        logits = model(graph, graph.ndata["feat"], graph.ndata.get("task_specific_mask"))
+        return logits[mask], graph.ndata["label"][mask]
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        logits, labels = self._forward(model, _curr_batch)
+        return {"preds": logits.argmax(-1), "loss": masked_loss(self.loss_fn, logits, labels)}
+
+    def batch_targets(self, batch) -> torch.Tensor:
+        graph, mask = batch
+        return graph.ndata["label"][mask]
+
+    def batch_item_ids(self, batch) -> torch.Tensor:
+        return torch.nonzero(batch[1]).view(-1)
+
+    def importance_outputs(self, model, batch) -> torch.Tensor:
+        graph, mask = batch
+        return model.observed_logits(graph, graph.ndata["feat"])[mask]
+
+
+class NCMinibatchTrainer(NCTrainer):
+    """Node classification on sampled blocks (DGL NeighborSampler), for graphs too big for
+    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.batch_size = int(kwargs.pop("batch_size", 512))
+        self.fanouts = list(kwargs.pop("fanouts", [10, 10, 10]))
+        super().__init__(*args, **kwargs)
+
+    def prepareLoader(self, curr_dataset, curr_training_states):
+        graph = with_self_loops(curr_dataset)
+        train_sampler = dgl.dataloading.NeighborSampler(self.fanouts)
+        eval_sampler = dgl.dataloading.MultiLayerFullNeighborSampler(len(self.fanouts))
+
+        def loader(split: str, sampler, shuffle: bool):
+            nodes = torch.nonzero(graph.ndata[f"{split}_mask"]).view(-1)
+            return dgl.dataloading.DataLoader(
+                graph, nodes, sampler, batch_size=self.batch_size, shuffle=shuffle,
+                drop_last=False, device=self.device,
+            )
+
+        return (
+            loader("train", train_sampler, True),
+            loader("val", eval_sampler, False),
+            loader("test", eval_sampler, False),
+        )
+
+    def _forward(self, model, batch):
+        _, _, blocks = batch
+        dst = blocks[-1].dstdata
+        logits = model(blocks, blocks[0].srcdata["feat"], dst.get("task_specific_mask"))
+        return logits, dst["label"]
+
+    def batch_targets(self, batch) -> torch.Tensor:
+        return batch[2][-1].dstdata["label"]
+
+    def batch_item_ids(self, batch) -> torch.Tensor:
+        return batch[1]
+
+    def importance_outputs(self, model, batch) -> torch.Tensor:
+        _, _, blocks = batch
+        return model.observed_logits(blocks, blocks[0].srcdata["feat"])

@@ -1,0 +1,24 @@
+"""Command line: python src/main.py [group=option ...] [-m key=v1,v2 ...]
+
+Thin on purpose: Hydra composes conf/, cgl.experiment.run does the work.
+"""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from cgl.cli import exit_on_user_error, hoist_multirun_flag
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from cgl.experiment import run
+
+    with exit_on_user_error():
+        return run(cfg).summary.get("val_AP", float("nan"))
+
+
+if __name__ == "__main__":
+    sys.argv = hoist_multirun_flag(sys.argv)
+    main()
