@@ -109,7 +109,7 @@ def run(cfg: DictConfig) -> Result:
     seed_everything(cfg.seed)
     data = instantiate(cfg.dataset.loader)
     scenario = build_scenario(cfg, data)
-    model = instantiate(cfg.model[cfg.level.name], in_feats=scenario.num_feats, num_classes=scenario.num_classes)
+    model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
     trainer_cls = trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
     config = OmegaConf.to_container(cfg, resolve=True)
     wandb_logger = None

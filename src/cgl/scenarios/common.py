@@ -167,6 +167,10 @@ class ScenarioLoader(ABC):
             self.split_of_item == SPLIT_CODES[split]
         )
 
+    def model_kwargs(self) -> dict[str, int]:
+        """Sizes the model is built with (passed to the model config at instantiate time)."""
+        return {"in_feats": self.num_feats, "num_classes": self.num_classes}
+
     @abstractmethod
     def get_current_dataset(self) -> Any:
         """The current task's data, test and future labels hidden."""

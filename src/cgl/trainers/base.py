@@ -102,7 +102,7 @@ class BaseTrainer:
         best_loss, best_state = math.inf, copy.deepcopy(self.model.state_dict())
         bar = tqdm(
             range(max_epochs), desc=f"task {task_id + 1}/{self.num_tasks}",
-            disable=not self.show_progress, leave=False, dynamic_ncols=True,
+            disable=not self.show_progress, leave=False, dynamic_ncols=True, mininterval=1.0,
         )
         for epoch in bar:
             self.model.train()
