@@ -1,11 +1,13 @@
 """Evaluation metrics with one interface: `metric(preds, gts) -> float`.
 
 `preds` is whatever the level predicts per item (a class id for accuracy, a score for
-ROC-AUC, a score per candidate for Hits@K); `gts` the ground truth the scenario loader keeps.
+ROC-AUC, a score per candidate for Hits@K); `gts` the ground truth the scenario loader keeps
+(a class id, or 1 for a positive and 0 for a negative).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -20,12 +22,58 @@ def accuracy(preds: torch.Tensor, gts: torch.Tensor) -> float:
     return float((preds.view(-1).cpu() == gts.view(-1).cpu()).float().mean())
 
 
-EVALUATORS: dict[str, Evaluator] = {"accuracy": accuracy}
+def average_ranks(scores: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of `scores` in ascending order; tied scores share their average rank."""
+    ordered, order = torch.sort(scores)
+    _, group, counts = torch.unique_consecutive(ordered, return_inverse=True, return_counts=True)
+    last = torch.cumsum(counts, dim=0).to(torch.float64)
+    ranks = torch.empty_like(scores, dtype=torch.float64)
+    ranks[order] = (last - (counts - 1) / 2.0)[group]
+    return ranks
+
+
+def rocauc(preds: torch.Tensor, gts: torch.Tensor) -> float:
+    """Area under the ROC curve of scores `preds` for binary `gts` (1 positive, 0 negative).
+
+    The Mann-Whitney form with average ranks, so a positive tied with a negative counts one
+    half; NaN when either class is missing (the curve is undefined).
+    """
+    scores = preds.view(-1).detach().cpu().to(torch.float64)
+    positive = gts.view(-1).cpu() == 1
+    num_pos, num_neg = int(positive.sum()), int((~positive).sum())
+    if num_pos == 0 or num_neg == 0:
+        return float("nan")
+    rank_sum = float(average_ranks(scores)[positive].sum())
+    return (rank_sum - num_pos * (num_pos + 1) / 2.0) / (num_pos * num_neg)
+
+
+def hits_at_k(preds: torch.Tensor, gts: torch.Tensor, k: int) -> float:
+    """Share of positive candidates (`gts` 1) scored strictly above the k-th highest negative
+    (`gts` 0), OGB's rule: a positive tied with that negative does not count. With fewer than
+    k negatives every positive counts (1.0); NaN without positives.
+    """
+    scores = preds.view(-1).detach().cpu().to(torch.float64)
+    positive = gts.view(-1).cpu() == 1
+    if not bool(positive.any()):
+        return float("nan")
+    negatives = scores[~positive]
+    if negatives.numel() < k:
+        return 1.0
+    threshold = torch.topk(negatives, k).values[-1]
+    return float((scores[positive] > threshold).to(torch.float64).mean())
+
+
+EVALUATORS: dict[str, Evaluator] = {"accuracy": accuracy, "rocauc": rocauc}
+#: Evaluators named `name@K` in configs (e.g. `hits@50`): K is passed as `k`.
+EVALUATORS_AT_K = {"hits": hits_at_k}
 
 
 def get_evaluator(name: str) -> Evaluator:
-    """Look an evaluator up by its config name."""
-    try:
+    """Look an evaluator up by its config name (`accuracy`, `rocauc`, `hits@K`)."""
+    if name in EVALUATORS:
         return EVALUATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric '{name}'; known: {sorted(EVALUATORS)}") from None
+    base, _, k = name.partition("@")
+    if base in EVALUATORS_AT_K and k.isdigit() and int(k) > 0:
+        return functools.partial(EVALUATORS_AT_K[base], k=int(k))
+    known = sorted(EVALUATORS) + [f"{base}@K" for base in EVALUATORS_AT_K]
+    raise ValueError(f"unknown metric '{name}'; known: {known} (K a positive integer)")

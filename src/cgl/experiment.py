@@ -17,19 +17,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cgl import __version__
 from cgl.algorithms import trainer_class
-from cgl.errors import ConfigError
+from cgl.errors import CglError, ConfigError
 from cgl.metrics import summarize
 from cgl.scenarios import check_supported
 from cgl.scenarios.common import INCR_TYPES, supported_pairs_text
 from cgl.sinks import WandbLogger, write_json_atomic
-from cgl.trainers import TrainingDiverged
+from cgl.trainers import TrainingDivergedError
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class Result:
@@ -74,20 +76,34 @@ def validate(cfg: DictConfig) -> None:
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}.")
     if cfg.num_tasks is not None and cfg.num_tasks < 1:
-        raise ConfigError(f"num_tasks must be at least 1 (or null for the dataset's default), got {cfg.num_tasks}.")
+        raise ConfigError(
+            f"num_tasks must be at least 1 (or null for the dataset's default), "
+            f"got {cfg.num_tasks}."
+        )
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
-def job_context(cfg: DictConfig) -> tuple[Path, str | None, list[str]]:
+def job_context(output_dir: Path | None) -> tuple[Path, str | None, list[str]]:
     """Output directory, W&B group (the sweep) and the command-line overrides of this job."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if not HydraConfig.initialized():
-        return Path(cfg.get("output_dir") or "outputs/run"), None, []
+    if output_dir is not None or not HydraConfig.initialized():
+        return Path(output_dir or "outputs/run"), None, []
     hc = HydraConfig.get()
     group = Path(hc.sweep.dir).as_posix() if hc.mode == RunMode.MULTIRUN else None
     return Path(hc.runtime.output_dir), group, list(hc.overrides.task)
+
+
+def load_dataset(cfg: DictConfig) -> Any:
+    """The dataset's loader, called; a CglError it raises (such as a dataset missing offline)
+    reaches the CLI as it is, not wrapped in Hydra's InstantiationException."""
+    try:
+        return instantiate(cfg.dataset.loader)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, CglError):
+            raise err.__cause__ from None
+        raise
 
 
 def build_scenario(cfg: DictConfig, data) -> Any:
@@ -102,50 +118,78 @@ def build_scenario(cfg: DictConfig, data) -> Any:
     )
 
 
-def run(cfg: DictConfig) -> Result:
-    """Run one configuration end to end and write its results.json."""
+def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
+    """Run one configuration end to end and write its results.json.
+
+    `output_dir` defaults to the Hydra job's directory (for calls outside the CLI, pass one).
+    """
     validate(cfg)
-    out_dir, group, overrides = job_context(cfg)
+    out_dir, group, overrides = job_context(output_dir)
     seed_everything(cfg.seed)
-    data = instantiate(cfg.dataset.loader)
+    data = load_dataset(cfg)
     scenario = build_scenario(cfg, data)
     model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
-    trainer_cls = trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
+    trainer_cls = trainer_class(
+        cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
+    )
     config = OmegaConf.to_container(cfg, resolve=True)
     wandb_logger = None
     if cfg.logger.name == "wandb":
         wandb_logger = WandbLogger(
-            config=config, run_dir=out_dir, project=cfg.logger.project, mode=cfg.logger.mode,
-            group=cfg.logger.group or group, entity=cfg.logger.entity,
+            config=config,
+            run_dir=out_dir,
+            project=cfg.logger.project,
+            mode=cfg.logger.mode,
+            group=cfg.logger.group or group,
+            entity=cfg.logger.entity,
             tags=[cfg.level.name, cfg.scenario.name, cfg.method.name, cfg.dataset.name],
         )
     trainer = trainer_cls(
-        model, scenario,
+        model,
+        scenario,
         functools.partial(torch.optim.Adam, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        torch.nn.CrossEntropyLoss(), cfg.device,
-        num_epochs=cfg.epochs, patience=cfg.patience, lr_factor=cfg.lr_factor,
-        min_lr_ratio=cfg.min_lr_ratio, progress=cfg.progress,
+        torch.nn.CrossEntropyLoss(),
+        cfg.device,
+        num_epochs=cfg.epochs,
+        patience=cfg.patience,
+        lr_factor=cfg.lr_factor,
+        min_lr_ratio=cfg.min_lr_ratio,
+        progress=cfg.progress,
         callbacks=[wandb_logger] if wandb_logger else [],
         **OmegaConf.to_container(cfg.method.kwargs, resolve=True),
         **OmegaConf.to_container(cfg.trainer.kwargs, resolve=True),
     )
-    log.info("%s on %s %s/%s: %d tasks, %s", trainer_cls.__name__, cfg.dataset.name,
-             cfg.level.name, cfg.scenario.name, scenario.num_tasks, scenario.metric)
+    log.info(
+        "%s on %s %s/%s: %d tasks, %s",
+        trainer_cls.__name__,
+        cfg.dataset.name,
+        cfg.level.name,
+        cfg.scenario.name,
+        scenario.num_tasks,
+        scenario.metric,
+    )
     status, message, start = "completed", None, time.perf_counter()
     try:
         trainer.run()
-    except TrainingDiverged as err:
+    except TrainingDivergedError as err:
         status, message = "diverged", str(err)
     except Exception as err:
         status, message = "failed", f"{type(err).__name__}: {err}"
         raise
     finally:
-        payload = results_payload(cfg, config, overrides, scenario, trainer, status, message,
-                                  time.perf_counter() - start)
+        payload = results_payload(
+            cfg, config, overrides, scenario, trainer, status, message, time.perf_counter() - start
+        )
         path = write_json_atomic(out_dir / "results.json", payload)
         if wandb_logger:
             wandb_logger.finish(payload["summary"], np.asarray(payload["matrices"]["test"]), status)
-    log.info("%s: AP %.4f AF %.4f -> %s", status, payload["summary"]["AP"], payload["summary"]["AF"], path)
+    log.info(
+        "%s: AP %.4f AF %.4f -> %s",
+        status,
+        payload["summary"]["AP"],
+        payload["summary"]["AF"],
+        path,
+    )
     return Result(status=status, path=path, payload=payload)
 
 
@@ -163,7 +207,10 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
     return {
         "status": status,
         "message": message,
-        "choices": {group: cfg[group].name for group in ("level", "scenario", "method", "model", "dataset", "logger")}
+        "choices": {
+            group: cfg[group].name
+            for group in ("level", "scenario", "method", "model", "dataset", "logger")
+        }
         | {"trainer": "minibatch" if cfg.trainer.minibatch else "fullbatch"},
         "hyperparameters": {key: config[key] for key in HYPERPARAMETERS},
         "method_kwargs": config["method"]["kwargs"],
@@ -176,11 +223,26 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
         "init": {"val": matrices["init_val"], "test": matrices["init_test"]},
         "summary": summary,
         "timings": {"total": seconds} | trainer.timings,
-        "versions": {"cgl": __version__, "torch": torch.__version__, "dgl": dgl.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "cgl": __version__,
+            "torch": torch.__version__,
+            "dgl": dgl.__version__,
+            "python": platform.python_version(),
+        },
         "config": config,
     }
 
 
-HYPERPARAMETERS = ("lamb", "lr", "weight_decay", "dropout", "epochs", "patience", "lr_factor",
-                   "min_lr_ratio", "num_tasks", "seed", "split_ratio")
+HYPERPARAMETERS = (
+    "lamb",
+    "lr",
+    "weight_decay",
+    "dropout",
+    "epochs",
+    "patience",
+    "lr_factor",
+    "min_lr_ratio",
+    "num_tasks",
+    "seed",
+    "split_ratio",
+)

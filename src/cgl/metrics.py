@@ -20,7 +20,7 @@ def average_performance(matrix: np.ndarray) -> float:
 
 
 def average_forgetting(matrix: np.ndarray) -> float:
-    """AF: mean over tasks but the last of (final metric − metric right after learning it).
+    """AF: mean over tasks but the last of (final metric - metric right after learning it).
 
     Negative means forgetting, as in the BeGin paper's tables. NaN for a single task.
     """
@@ -32,12 +32,12 @@ def average_forgetting(matrix: np.ndarray) -> float:
 
 
 def intransigence(matrix: np.ndarray, joint_matrix: np.ndarray) -> float:
-    """INT: mean over tasks of (joint training's metric − this method's) right after each task."""
+    """INT: mean over tasks of (joint training's metric - this method's) right after each task."""
     return float(np.mean(np.diag(_tasks(joint_matrix)) - np.diag(_tasks(matrix))))
 
 
 def forward_transfer(matrix: np.ndarray, initial: np.ndarray) -> float:
-    """FWT: mean over tasks 1..N-1 of (metric before training on the task − untrained model's)."""
+    """FWT: mean over tasks 1..N-1 of (metric before training on the task - untrained model's)."""
     m = _tasks(matrix)
     n = m.shape[0]
     if n < 2:
@@ -48,7 +48,7 @@ def forward_transfer(matrix: np.ndarray, initial: np.ndarray) -> float:
 
 
 def forgetting_matrix(matrix: np.ndarray) -> np.ndarray:
-    """F[i, j] = M[j, j] − M[i, j] for i >= j (how much of task j is lost by row i); NaN above."""
+    """F[i, j] = M[j, j] - M[i, j] for i >= j (how much of task j is lost by row i); NaN above."""
     m = _tasks(matrix)
     n = m.shape[0]
     lower = np.tril(np.ones((n, n), dtype=bool))

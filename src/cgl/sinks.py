@@ -51,18 +51,36 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> Path:
 class WandbLogger:
     """Trainer callback that logs per-epoch stats, per-task rows and the final matrices."""
 
-    def __init__(self, config: dict, run_dir: Path, project: str, mode: str, group: str | None,
-                 tags: list[str], entity: str | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        config: dict,
+        run_dir: Path,
+        project: str,
+        mode: str,
+        group: str | None,
+        tags: list[str],
+        entity: str | None = None,
+        name: str | None = None,
+    ) -> None:
         import wandb
 
         self._wandb = wandb
         self.run = wandb.init(
-            project=project, entity=entity, mode=mode, group=group, tags=tags, name=name,
-            config=config, dir=str(run_dir), reinit="finish_previous",
+            project=project,
+            entity=entity,
+            mode=mode,
+            group=group,
+            tags=tags,
+            name=name,
+            config=config,
+            dir=str(run_dir),
+            reinit="finish_previous",
         )
         self._step = 0
 
-    def on_epoch_end(self, task_id: int, epoch: int, train_stats: dict, val_stats: dict, val_metric: float) -> None:
+    def on_epoch_end(
+        self, task_id: int, epoch: int, train_stats: dict, val_stats: dict, val_metric: float
+    ) -> None:
         row = {f"train/{k}": v for k, v in train_stats.items()}
         row.update({f"val/{k}": v for k, v in val_stats.items()})
         row.update({"val/metric": val_metric, "task": task_id, "epoch": epoch})
@@ -77,7 +95,9 @@ class WandbLogger:
         self.run.log(row, step=self._step)
         self._step += 1
 
-    def finish(self, summary: dict[str, float], test_matrix: np.ndarray | None, status: str) -> None:
+    def finish(
+        self, summary: dict[str, float], test_matrix: np.ndarray | None, status: str
+    ) -> None:
         """Final metrics, the accuracy matrix as a table and as a heatmap, then close the run."""
         try:
             self.run.summary.update({k: v for k, v in _plain(summary).items() if v is not None})
@@ -85,9 +105,13 @@ class WandbLogger:
             if test_matrix is not None and test_matrix.size:
                 n = test_matrix.shape[0]
                 columns = [f"task_{j}" for j in range(n)] + ["seen"]
-                table = self._wandb.Table(columns=["after_task", *columns],
-                                          data=[[i, *map(float, r)] for i, r in enumerate(test_matrix)])
-                self.run.log({"matrix/test": table, "matrix/test_heatmap": self._heatmap(test_matrix)})
+                table = self._wandb.Table(
+                    columns=["after_task", *columns],
+                    data=[[i, *map(float, r)] for i, r in enumerate(test_matrix)],
+                )
+                self.run.log(
+                    {"matrix/test": table, "matrix/test_heatmap": self._heatmap(test_matrix)}
+                )
         finally:
             self.run.finish()
 

@@ -1,4 +1,7 @@
-"""Continual-learning methods. Each module exposes TRAINERS: (level, scenario, minibatch) -> class."""
+"""Continual-learning methods.
+
+Each module exposes TRAINERS: (level, scenario, minibatch) -> trainer class.
+"""
 
 from __future__ import annotations
 

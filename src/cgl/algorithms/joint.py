@@ -12,11 +12,15 @@ class JointMixin:
 
     uses_accumulated_data = True
 
-    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+    def processBeforeTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ):
         for module in curr_model.modules():
             if module is not curr_model and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-        super().processBeforeTraining(task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states)
+        super().processBeforeTraining(
+            task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+        )
 
 
 def _joint(trainer: type) -> type:

@@ -1,6 +1,14 @@
 """Models: GCN-family networks for node, link and graph level, sharing one class head."""
 
 from cgl.models.heads import ObservedClassHead
+from cgl.models.link import GCNLinkClassifier, GCNLinkPredictor, GCNPairEncoder
 from cgl.models.node import GCNEncoder, GCNNode
 
-__all__ = ["GCNEncoder", "GCNNode", "ObservedClassHead"]
+__all__ = [
+    "GCNEncoder",
+    "GCNLinkClassifier",
+    "GCNLinkPredictor",
+    "GCNNode",
+    "GCNPairEncoder",
+    "ObservedClassHead",
+]

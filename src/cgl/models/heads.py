@@ -1,4 +1,4 @@
-"""Output layer shared by every level: a linear classifier that knows which classes it may predict."""
+"""Output layer shared by every level: a classifier that knows which classes it may predict."""
 
 from __future__ import annotations
 

@@ -88,15 +88,17 @@ def bucket_by_value(key: torch.Tensor, num_tasks: int, what: str) -> torch.Tenso
     return value_task[key]
 
 
-def random_split(task_of_item: torch.Tensor, ratios: tuple[float, float, float], seed: int) -> torch.Tensor:
+def random_split(
+    task_of_item: torch.Tensor, ratios: tuple[float, float, float], seed: int
+) -> torch.Tensor:
     """Split every task's items into train/val/test at `ratios`, independently per task."""
     gen = torch.Generator().manual_seed(seed)
     split = torch.full_like(task_of_item, -1)
     for task in torch.unique(task_of_item[task_of_item >= 0]).tolist():
         items = torch.nonzero(task_of_item == task).view(-1)
         items = items[torch.randperm(items.numel(), generator=gen)]
-        n_train = int(round(ratios[0] * items.numel()))
-        n_val = int(round(ratios[1] * items.numel()))
+        n_train = round(ratios[0] * items.numel())
+        n_val = round(ratios[1] * items.numel())
         split[items[:n_train]] = SPLIT_TRAIN
         split[items[n_train : n_train + n_val]] = SPLIT_VAL
         split[items[n_train + n_val :]] = SPLIT_TEST
@@ -134,8 +136,10 @@ class ScenarioLoader(ABC):
         self.metric = metric
         self.evaluator = get_evaluator(metric)
         self.task_of_item, self.task_classes = assign_tasks(data, incr_type, num_tasks)
-        split = data.split if data.split is not None else random_split(
-            self.task_of_item, tuple(split_ratio), seed
+        split = (
+            data.split
+            if data.split is not None
+            else random_split(self.task_of_item, tuple(split_ratio), seed)
         )
         self.split_of_item = torch.where(self.task_of_item >= 0, split, torch.full_like(split, -1))
         self._curr_task = 0
@@ -156,9 +160,11 @@ class ScenarioLoader(ABC):
 
     def visible_labels(self, tasks: list[int]) -> torch.Tensor:
         """Labels of train/val items of `tasks`; -1 everywhere else (test and other tasks)."""
-        shown = torch.isin(self.task_of_item, torch.tensor(tasks)) & (
-            self.split_of_item != SPLIT_TEST
-        ) & (self.split_of_item >= 0)
+        shown = (
+            torch.isin(self.task_of_item, torch.tensor(tasks))
+            & (self.split_of_item != SPLIT_TEST)
+            & (self.split_of_item >= 0)
+        )
         return torch.where(shown, self.data.label, torch.full_like(self.data.label, -1))
 
     def split_mask(self, split: str, tasks: list[int]) -> torch.Tensor:
@@ -253,8 +259,12 @@ class ScenarioLoader(ABC):
     def matrices(self) -> dict[str, Any]:
         """The N x (N+1) val and test matrices recorded so far, plus the initial rows."""
         return {
-            "val": np.stack(self._rows["val"]) if self._rows["val"] else np.empty((0, self.num_tasks + 1)),
-            "test": np.stack(self._rows["test"]) if self._rows["test"] else np.empty((0, self.num_tasks + 1)),
+            "val": np.stack(self._rows["val"])
+            if self._rows["val"]
+            else np.empty((0, self.num_tasks + 1)),
+            "test": np.stack(self._rows["test"])
+            if self._rows["test"]
+            else np.empty((0, self.num_tasks + 1)),
             "init_val": self._init.get("val"),
             "init_test": self._init.get("test"),
         }

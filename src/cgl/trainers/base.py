@@ -22,7 +22,7 @@ from cgl.scenarios.common import EvalView, ScenarioLoader
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
@@ -61,7 +61,7 @@ class BaseTrainer:
         self.callbacks = list(kwargs.pop("callbacks", []))
         self.show_progress = bool(kwargs.pop("progress", True))
         self.kwargs = kwargs
-        self.timings: dict[str, Any] = {"per_task": [], "after_training": []}
+        self.timings: dict[str, Any] = {"per_task": [], "after_training": [], "epochs": []}
 
     # ---- the loop -------------------------------------------------------------------------
     def run(self, epoch_per_task: int | None = None) -> dict[str, Any]:
@@ -101,8 +101,12 @@ class BaseTrainer:
         )
         best_loss, best_state = math.inf, copy.deepcopy(self.model.state_dict())
         bar = tqdm(
-            range(max_epochs), desc=f"task {task_id + 1}/{self.num_tasks}",
-            disable=not self.show_progress, leave=False, dynamic_ncols=True, mininterval=1.0,
+            range(max_epochs),
+            desc=f"task {task_id + 1}/{self.num_tasks}",
+            disable=not self.show_progress,
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=1.0,
         )
         for epoch in bar:
             self.model.train()
@@ -112,8 +116,11 @@ class BaseTrainer:
             val_stats = self._validate(val_loader)
             val_metric = val_stats.pop("metric")
             self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
-            bar.set_postfix(loss=f"{train_stats.get('loss', math.nan):.4f}",
-                            val_loss=f"{val_stats['loss']:.4f}", val=f"{val_metric:.4f}")
+            bar.set_postfix(
+                loss=f"{train_stats.get('loss', math.nan):.4f}",
+                val_loss=f"{val_stats['loss']:.4f}",
+                val=f"{val_metric:.4f}",
+            )
             for callback in self.callbacks:
                 callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
             if val_stats["loss"] < best_loss:
@@ -122,12 +129,13 @@ class BaseTrainer:
             if optimizer.param_groups[0]["lr"] < initial_lr * self.min_lr_ratio:
                 break
         bar.close()
+        self.timings["epochs"].append(epoch + 1)
         self.model.load_state_dict(best_state)
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
         stats = self.processTrainIteration(self.model, optimizer, batch, states)
         if not math.isfinite(stats.get("loss", 0.0)):
-            raise TrainingDiverged(f"training loss became {stats['loss']}")
+            raise TrainingDivergedError(f"training loss became {stats['loss']}")
         self.processAfterEachIteration(self.model, optimizer, states, stats)
         return stats
 
@@ -205,7 +213,9 @@ class BaseTrainer:
         test loaders over `curr_dataset`."""
         raise NotImplementedError
 
-    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+    def processBeforeTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ) -> None:
         """Fires before a task's first epoch: e.g. let the model observe the task's classes."""
 
     def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
@@ -232,16 +242,32 @@ class BaseTrainer:
     def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
         """Predict one evaluation batch: return (predictions, stats with `loss` and `n`)."""
         results = self.inference(model, _curr_batch, None)
-        return results["preds"], {"loss": results["loss"].item(), "n": int(results["preds"].shape[0])}
+        return results["preds"], {
+            "loss": results["loss"].item(),
+            "n": int(results["preds"].shape[0]),
+        }
 
-    def processAfterEachIteration(self, curr_model, curr_optimizer, curr_training_states, curr_iter_results) -> None:
+    def processAfterEachIteration(
+        self, curr_model, curr_optimizer, curr_training_states, curr_iter_results
+    ) -> None:
         """Fires after every training step."""
 
-    def processTrainingLogs(self, task_id, epoch_cnt, val_metric_result, train_stats, val_stats) -> None:
+    def processTrainingLogs(
+        self, task_id, epoch_cnt, val_metric_result, train_stats, val_stats
+    ) -> None:
         """Fires after every epoch with its train and validation stats."""
-        log.debug("task %d epoch %d train %s val %s (%.4f)", task_id, epoch_cnt, train_stats, val_stats, val_metric_result)
+        log.debug(
+            "task %d epoch %d train %s val %s (%.4f)",
+            task_id,
+            epoch_cnt,
+            train_stats,
+            val_stats,
+            val_metric_result,
+        )
 
-    def processAfterTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+    def processAfterTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ) -> None:
         """Fires after a task's training, once the best validation weights are restored."""
 
     def predictionFormat(self, results: dict) -> torch.Tensor:

@@ -35,7 +35,9 @@ class NCTrainer(BaseTrainer):
         graph = with_self_loops(curr_dataset).to(self.device)
         return tuple([(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test"))
 
-    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+    def processBeforeTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ):
         train = curr_dataset.ndata["train_mask"]
         curr_model.observe_labels(curr_dataset.ndata["label"][train])
 
@@ -78,8 +80,13 @@ class NCMinibatchTrainer(NCTrainer):
         def loader(split: str, sampler, shuffle: bool):
             nodes = torch.nonzero(graph.ndata[f"{split}_mask"]).view(-1)
             return dgl.dataloading.DataLoader(
-                graph, nodes, sampler, batch_size=self.batch_size, shuffle=shuffle,
-                drop_last=False, device=self.device,
+                graph,
+                nodes,
+                sampler,
+                batch_size=self.batch_size,
+                shuffle=shuffle,
+                drop_last=False,
+                device=self.device,
             )
 
         return (

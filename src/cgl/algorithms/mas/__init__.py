@@ -1,6 +1,19 @@
 """MAS: the shared core and one thin trainer per level x scenario (BeGin's class names)."""
 
 from cgl.algorithms.mas.core import MASMixin, MASRegularizer, batch_importance
+from cgl.algorithms.mas.graphs import (
+    GCClassILMASTrainer,
+    GCDomainILMASTrainer,
+    GCTaskILMASTrainer,
+    GCTimeILMASTrainer,
+)
+from cgl.algorithms.mas.links import (
+    LCClassILMASTrainer,
+    LCTaskILMASTrainer,
+    LCTimeILMASTrainer,
+    LPDomainILMASTrainer,
+    LPTimeILMASTrainer,
+)
 from cgl.algorithms.mas.nodes import (
     NCClassILMASMinibatchTrainer,
     NCClassILMASTrainer,
@@ -16,10 +29,28 @@ TRAINERS = {
     ("nc", "taskil", False): NCTaskILMASTrainer,
     ("nc", "domainil", False): NCDomainILMASTrainer,
     ("nc", "timeil", False): NCTimeILMASTrainer,
+    ("gc", "classil", False): GCClassILMASTrainer,
+    ("gc", "taskil", False): GCTaskILMASTrainer,
+    ("gc", "domainil", False): GCDomainILMASTrainer,
+    ("gc", "timeil", False): GCTimeILMASTrainer,
+    ("lc", "classil", False): LCClassILMASTrainer,
+    ("lc", "taskil", False): LCTaskILMASTrainer,
+    ("lc", "timeil", False): LCTimeILMASTrainer,
+    ("lp", "timeil", False): LPTimeILMASTrainer,
+    ("lp", "domainil", False): LPDomainILMASTrainer,
 }
 
 __all__ = [
     "TRAINERS",
+    "GCClassILMASTrainer",
+    "GCDomainILMASTrainer",
+    "GCTaskILMASTrainer",
+    "GCTimeILMASTrainer",
+    "LCClassILMASTrainer",
+    "LCTaskILMASTrainer",
+    "LCTimeILMASTrainer",
+    "LPDomainILMASTrainer",
+    "LPTimeILMASTrainer",
     "MASMixin",
     "MASRegularizer",
     "NCClassILMASMinibatchTrainer",

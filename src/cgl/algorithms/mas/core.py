@@ -18,7 +18,9 @@ from torch import nn
 OutputsFn = Callable[[nn.Module, Any], torch.Tensor]
 
 
-def batch_importance(model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn) -> dict[str, torch.Tensor]:
+def batch_importance(
+    model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn
+) -> dict[str, torch.Tensor]:
     """BeGin's estimator: per batch, |grad of the batch-mean squared L2 norm of the outputs|,
     weighted by the batch's item count and averaged over all items."""
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
@@ -52,13 +54,15 @@ def _fit(stored: torch.Tensor, like: torch.Tensor, fill: torch.Tensor | float) -
 
 
 class MASRegularizer:
-    """Ω and θ* per parameter name; the penalty lamb * Σ Ω ⊙ (θ − θ*)²."""
+    """Ω and θ* per parameter name; the penalty lamb * Σ Ω ⊙ (θ - θ*)²."""
 
     def __init__(self, lamb: float, importance: str = "batch") -> None:
         if lamb < 0:
             raise ValueError(f"MAS lamb must be >= 0, got {lamb}")
         if importance not in ESTIMATORS:
-            raise ValueError(f"unknown MAS importance estimator '{importance}'; known: {sorted(ESTIMATORS)}")
+            raise ValueError(
+                f"unknown MAS importance estimator '{importance}'; known: {sorted(ESTIMATORS)}"
+            )
         self.lamb = float(lamb)
         self.estimator = ESTIMATORS[importance]
         self.omega: dict[str, torch.Tensor] = {}
@@ -77,7 +81,9 @@ class MASRegularizer:
         for name, value in importance.items():
             previous = self.omega.get(name)
             self.omega[name] = value if previous is None else _fit(previous, value, 0.0) + value
-        self.anchor = {name: p.detach().clone() for name, p in model.named_parameters() if name in self.omega}
+        self.anchor = {
+            name: p.detach().clone() for name, p in model.named_parameters() if name in self.omega
+        }
         self._flat = None
         return time.perf_counter() - start
 
@@ -91,7 +97,7 @@ class MASRegularizer:
         return self._flat
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
-        """lamb * Σ Ω (θ − θ*)², or None before the first task (Ω = 0) or with lamb = 0."""
+        """lamb * Σ Ω (θ - θ*)², or None before the first task (Ω = 0) or with lamb = 0."""
         if self.lamb == 0 or not self.omega:
             return None
         named = [(n, p) for n, p in model.named_parameters() if n in self.omega]
@@ -115,7 +121,7 @@ class MASMixin:
         return states
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
-        """MAS adds lamb * Σ Ω (θ − θ*)² to the task loss before backpropagation."""
+        """MAS adds lamb * Σ Ω (θ - θ*)² to the task loss before backpropagation."""
         penalty = training_states["mas"].penalty(model)
         if penalty is not None:
             results["loss"] = results["loss"] + penalty
@@ -123,9 +129,13 @@ class MASMixin:
         stats["mas_penalty"] = 0.0 if penalty is None else float(penalty.detach())
         return stats
 
-    def processAfterTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states) -> None:
+    def processAfterTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ) -> None:
         """MAS accumulates importances and stores θ* for the penalty of later tasks."""
-        super().processAfterTraining(task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states)
+        super().processAfterTraining(
+            task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+        )
         seconds = curr_training_states["mas"].consolidate(
             curr_model,
             self.importance_batches(curr_dataset, curr_training_states),

@@ -55,5 +55,21 @@ def homophilous_graph(
         pick = same & (groups[src] == g)
         dst[pick] = nodes[rng.integers(0, nodes.shape[0], size=int(pick.sum()))]
     keep = src != dst
-    graph = dgl.graph((torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])), num_nodes=num_nodes)
+    graph = dgl.graph(
+        (torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])), num_nodes=num_nodes
+    )
     return dgl.to_bidirected(graph)
+
+
+def flip_labels(
+    rng: np.random.Generator, classes: np.ndarray, num_classes: int, share: float
+) -> np.ndarray:
+    """Move a share of labels to another class of the same task-sized pair.
+
+    The new label stays within the item's block of two consecutive classes, so Class-IL tasks
+    (two classes each by default) keep their items; only which of the two is noisy.
+    """
+    flip = rng.random(classes.shape[0]) < share
+    partner = classes ^ 1  # 0<->1, 2<->3, ...
+    partner = np.where(partner < num_classes, partner, classes)
+    return np.where(flip, partner, classes)

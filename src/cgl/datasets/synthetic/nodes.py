@@ -6,7 +6,11 @@ import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import class_conditioned_features, homophilous_graph
+from cgl.datasets.synthetic.features import (
+    class_conditioned_features,
+    flip_labels,
+    homophilous_graph,
+)
 
 
 def synthetic_nodes(
@@ -22,8 +26,14 @@ def synthetic_nodes(
     noise: float = 1.0,
     domain_shift: float = 1.5,
     drift: float = 1.0,
+    label_noise: float = 0.1,
 ) -> ContinualData:
-    """Nodes drawn with class, domain and time step; features follow all three."""
+    """Nodes drawn with class, domain and time step; features follow all three.
+
+    A share `label_noise` of labels is flipped after features and edges are drawn: a model
+    that memorises its training labels then loses validation loss, so early stopping ends a
+    task after tens of epochs as on real data, instead of running to the epoch limit.
+    """
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, num_classes, size=num_nodes)
     domains = rng.integers(0, num_domains, size=num_nodes)
@@ -32,11 +42,12 @@ def synthetic_nodes(
     graph.ndata["feat"] = class_conditioned_features(
         rng, classes, domains, times, num_feats, separation, noise, domain_shift, drift
     )
+    labels = flip_labels(rng, classes, num_classes, label_noise)
     return ContinualData(
         name="synthetic",
         level="nc",
         num_classes=num_classes,
-        label=torch.from_numpy(classes).long(),
+        label=torch.from_numpy(labels).long(),
         graph=graph,
         domain=torch.from_numpy(domains).long(),
         time=torch.from_numpy(times).long(),

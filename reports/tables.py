@@ -1,0 +1,90 @@
+"""The paper table (SPEC §8): per dataset x level x scenario x method, BeGin's model selection
+(best mean validation AP), then test AP, AF, INT and FWT as mean ± std over seeds.
+
+INT needs joint training: each run of a selected configuration is paired with the run of the
+selected joint configuration that has the same dataset, level, scenario and seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cgl.metrics import intransigence
+
+from .aggregate import BLOCK, ROW, select_best, selected_values
+from .files import write_csv, write_text
+from .load import Sweep
+from .render import DASH, best_mask, counts, latex, markdown, mean_std, row_labels
+
+# What "better" means per column: AF is negative when a method forgets, INT is a gap to joint.
+BETTER = {"AP": "max", "AF": "max", "INT": "min", "FWT": "max"}
+NOTE = (
+    "Mean ± std (sample std) over seeds, in % of each level's metric. Hyperparameters: the "
+    "configuration with the best mean validation AP among those whose runs all completed "
+    "(BeGin's protocol). INT pairs every run with the joint run of the same seed. Bold: the "
+    "best value per column within a dataset, level and scenario; joint, the upper bound, is "
+    "not bolded."
+)
+
+
+def intransigence_by_seed(runs: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
+    """INT of each completed run of a selected configuration against the selected joint
+    configuration's completed run with the same dataset, level, scenario and seed."""
+    done = runs[runs["ok"]]
+    chosen = done[done["config"].isin(selected["config"])]
+    joint_configs = selected.loc[selected["method"] == "joint", "config"]
+    joint = done[done["config"].isin(joint_configs)][[*BLOCK, "seed", "test_matrix"]]
+    pairs = chosen.merge(joint, on=[*BLOCK, "seed"], suffixes=("", "_joint"))
+    pairs["INT"] = [
+        intransigence(own, ref) if own.shape == ref.shape else np.nan
+        for own, ref in zip(pairs["test_matrix"], pairs["test_matrix_joint"], strict=True)
+    ]
+    return pairs[["config", "seed", "INT"]]
+
+
+def paper_table(sweep: Sweep, configs: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset x level x scenario x method: the selected configuration, the
+    choice made, its seeds, and mean and std of AP, AF, INT and FWT."""
+    selected = select_best(configs, ROW)
+    per_seed = intransigence_by_seed(sweep.runs, selected)
+    ints = per_seed.groupby("config")["INT"].agg(INT_mean="mean", INT_std="std")
+    table = selected.join(ints, on="config")
+    table["selected"] = selected_values(configs, table, ROW, sweep.swept)
+    stats = [f"{metric}_{stat}" for metric in BETTER for stat in ("mean", "std")]
+    return table[[*ROW, "metric", "config", "selected", "seeds", *stats, "val_AP_mean"]]
+
+
+def table_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table as display strings, and which of them are bold."""
+    cells = row_labels(table).assign(
+        **{
+            f"{metric} (%)": mean_std(table[f"{metric}_mean"], table[f"{metric}_std"])
+            for metric in BETTER
+        },
+        Seeds=counts(table["seeds"]),
+        Selected=table["selected"]
+        .replace("", DASH)
+        .where(table["config"].notna(), "none completed"),
+    )
+    bold = best_mask(
+        table,
+        {f"{metric}_mean": how for metric, how in BETTER.items()},
+        within=BLOCK,
+        exclude=table["method"] == "joint",
+    )
+    bold.columns = [f"{metric} (%)" for metric in BETTER]
+    return cells, bold
+
+
+def write_table(table: pd.DataFrame, out: Path) -> list[Path]:
+    """table.csv (full precision), table.md and table.tex (booktabs)."""
+    cells, bold = table_cells(table)
+    blocks = table[list(BLOCK)].astype(str).agg("/".join, axis=1)
+    return [
+        write_csv(out / "table.csv", table),
+        write_text(out / "table.md", markdown(cells, bold) + "\n" + NOTE + "\n"),
+        write_text(out / "table.tex", latex(cells, bold, NOTE, blocks)),
+    ]

@@ -1,0 +1,83 @@
+"""GCN for link-level problems: node embeddings, then a scorer over each node pair.
+
+The pair representation is the elementwise product of the two node embeddings passed through
+an MLP layer; the product is symmetric, so a link and its reverse get the same prediction.
+LC ends in the class head shared with the node level (observed classes, Task-IL masks);
+LP ends in one score per pair (a logit: link or not).
+"""
+
+from __future__ import annotations
+
+import dgl
+import torch
+from torch import nn
+
+from cgl.models.heads import ObservedClassHead
+from cgl.models.node import GCNEncoder
+
+
+class GCNPairEncoder(nn.Module):
+    """GCN node encoder, then MLP(h_src * h_dst) per pair."""
+
+    def __init__(
+        self, in_feats: int, hidden: int, num_layers: int, dropout: float, batch_norm: bool
+    ) -> None:
+        super().__init__()
+        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.pair = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.out_dim = hidden
+
+    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(graph, feat)
+        return self.pair(h[pairs[:, 0]] * h[pairs[:, 1]])
+
+
+class GCNLinkClassifier(nn.Module):
+    """Link classifier: class logits per pair; `observe_labels` and task masks as for nodes."""
+
+    def __init__(
+        self,
+        in_feats: int,
+        num_classes: int,
+        hidden: int = 256,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.head = ObservedClassHead(hidden, num_classes)
+
+    def observe_labels(self, labels: torch.Tensor) -> None:
+        self.head.observe_labels(labels)
+
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        task_masks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.head(self.pairs(graph, feat, pairs), task_masks)
+
+    def observed_logits(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return self.head.observed_logits(self.pairs(graph, feat, pairs))
+
+
+class GCNLinkPredictor(nn.Module):
+    """Link predictor: one score (logit of 'is a link') per pair."""
+
+    def __init__(
+        self,
+        in_feats: int,
+        hidden: int = 256,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.score = nn.Linear(hidden, 1)
+
+    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return self.score(self.pairs(graph, feat, pairs)).view(-1)

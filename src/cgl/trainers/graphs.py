@@ -1,0 +1,86 @@
+"""Graph-level trainer (GCTrainer): minibatches of whole graphs, plain fine-tuning.
+
+Batches come from DGL's GraphDataLoader over the scenario's GraphSet. Under Task-IL each
+graph brings its task's class mask, and inference restricts the logits with it, so one
+inference serves every scenario (methods such as MAS are mixed in on top).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dgl
+import torch
+from dgl.dataloading import GraphDataLoader
+
+from cgl.trainers.base import BaseTrainer
+from cgl.trainers.nodes import masked_loss
+
+
+def with_self_loops(batch: dgl.DGLGraph) -> dgl.DGLGraph:
+    """The batched graph with one self-loop per node (GraphConv needs every node to hear
+    itself), carrying zero edge features. Unlike dgl.add_self_loop, which appends the loops
+    after all edges and forgets the batch, each graph keeps its own edges together."""
+    batch = dgl.remove_self_loop(batch)  # keeps the batch
+    sizes, edge_counts = batch.batch_num_nodes(), batch.batch_num_edges()
+    graph_ids = torch.arange(sizes.numel(), device=sizes.device)
+    owner = torch.cat([graph_ids.repeat_interleave(edge_counts), graph_ids.repeat_interleave(sizes)])
+    order = torch.argsort(owner, stable=True)
+    src, dst = batch.edges()
+    nodes = batch.nodes()
+    looped = dgl.graph(
+        (torch.cat([src, nodes])[order], torch.cat([dst, nodes])[order]), num_nodes=batch.num_nodes()
+    )
+    looped.ndata.update(batch.ndata)
+    for name, value in batch.edata.items():
+        zeros = value.new_zeros((batch.num_nodes(), *value.shape[1:]))
+        looped.edata[name] = torch.cat([value, zeros])[order]
+    looped.set_batch_num_nodes(sizes)
+    looped.set_batch_num_edges(edge_counts + sizes)
+    return looped
+
+
+class GCTrainer(BaseTrainer):
+    """Graph classification. kwargs: `batch_size` (graphs per minibatch, default 128)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.batch_size = int(kwargs.pop("batch_size", 128))
+        super().__init__(*args, **kwargs)
+
+    def prepareLoader(self, curr_dataset, curr_training_states):
+        """GraphDataLoaders over the train (shuffled), val and test graphs; an empty split
+        (e.g. train in an evaluation view) gets no loader, only an empty list."""
+        loaders = []
+        for split in ("train", "val", "test"):
+            graphs = curr_dataset.split(split)
+            loaders.append(
+                GraphDataLoader(graphs, batch_size=self.batch_size, shuffle=split == "train")
+                if len(graphs)
+                else []
+            )
+        return tuple(loaders)
+
+    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+        curr_model.observe_labels(curr_dataset.label[curr_dataset.masks["train"]])
+
+    def _graph(self, batch: dict) -> dgl.DGLGraph:
+        return with_self_loops(batch["graph"]).to(self.device)
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        graph = self._graph(_curr_batch)
+        task_masks = _curr_batch.get("task_mask")
+        if task_masks is not None:
+            task_masks = task_masks.to(self.device)
+        logits = model(graph, graph.ndata["feat"], task_masks)
+        loss = masked_loss(self.loss_fn, logits, _curr_batch["label"].to(self.device))
+        return {"preds": logits.argmax(-1), "loss": loss}
+
+    def batch_targets(self, batch) -> torch.Tensor:
+        return batch["label"]
+
+    def batch_item_ids(self, batch) -> torch.Tensor:
+        return batch["index"]
+
+    def importance_outputs(self, model, batch) -> torch.Tensor:
+        graph = self._graph(batch)
+        return model.observed_logits(graph, graph.ndata["feat"])

@@ -1,0 +1,142 @@
+"""Link-level trainers: LCTrainer (classify links) and LPTrainer (predict links).
+
+Both train full-graph: one batch per split, the node embeddings of the whole visible graph
+and the split's pairs in it. Plain fine-tuning; methods (MAS, joint, ...) are mixed in on top.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import dgl
+import torch
+
+from cgl.scenarios.link_data import LinkDataset, pair_keys, sample_negative_pairs
+from cgl.trainers.base import BaseTrainer
+from cgl.trainers.nodes import masked_loss, with_self_loops
+
+
+class PairBatch(NamedTuple):
+    """Pairs to predict on a graph: dataset-local ids, (src, dst), visible labels, and the
+    Task-IL class masks (or None)."""
+
+    graph: dgl.DGLGraph
+    item_ids: torch.Tensor
+    pairs: torch.Tensor
+    labels: torch.Tensor
+    task_masks: torch.Tensor | None
+
+
+class LinkTrainer(BaseTrainer):
+    """What LC and LP trainers share: batching a LinkDataset."""
+
+    def prepareLoader(self, curr_dataset: LinkDataset, curr_training_states):
+        """One batch per split (an empty split gets no batch). Under Task-IL the batch carries
+        each pair's task mask, which is the task information inference needs."""
+        data = curr_dataset.to(self.device)
+        graph = with_self_loops(data.graph)
+        loaders = []
+        for mask in (data.train_mask, data.val_mask, data.test_mask):
+            ids = torch.nonzero(mask).view(-1)
+            task_masks = None if data.task_specific_mask is None else data.task_specific_mask[ids]
+            batch = PairBatch(graph, ids, data.pairs[ids], data.label[ids], task_masks)
+            loaders.append([batch] if ids.numel() else [])
+        return tuple(loaders)
+
+    def batch_targets(self, batch: PairBatch) -> torch.Tensor:
+        return batch.labels
+
+    def batch_item_ids(self, batch: PairBatch) -> torch.Tensor:
+        return batch.item_ids
+
+
+class LCTrainer(LinkTrainer):
+    """Link classification. Under a binary scenario (the scenario's `binary`, e.g. BeGin's
+    Bitcoin Time-IL scored by ROC-AUC) the two classes are known from the start and evaluation
+    predicts a score per link instead of a class."""
+
+    @property
+    def binary(self) -> bool:
+        return bool(getattr(self.scenario, "binary", False))
+
+    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+        """Turn on the classes the model may predict: those of the task's training links, or
+        both classes of a binary scenario (so every link gets a finite score)."""
+        if self.binary:
+            curr_model.observe_labels(torch.arange(self.scenario.num_classes))
+        else:
+            curr_model.observe_labels(curr_dataset.label[curr_dataset.train_mask])
+
+    def _logits(self, model, batch: PairBatch) -> torch.Tensor:
+        return model(batch.graph, batch.graph.ndata["feat"], batch.pairs, batch.task_masks)
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        """Class logits of the batch's pairs, restricted to each pair's task under Task-IL."""
+        logits = self._logits(model, _curr_batch)
+        return {
+            "preds": logits.argmax(-1),
+            "logits": logits,
+            "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels),
+        }
+
+    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
+        """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
+        margin over class 0), which is what ROC-AUC ranks."""
+        results = self.inference(model, _curr_batch, None)
+        logits = results["logits"]
+        preds = logits[:, 1] - logits[:, 0] if self.binary else results["preds"]
+        return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}
+
+    def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+        return model.observed_logits(batch.graph, batch.graph.ndata["feat"], batch.pairs)
+
+
+class LPTrainer(LinkTrainer):
+    """Link prediction: each training step scores the batch's positive links and
+    `negative_ratio` (kwarg, default 1) sampled non-links per positive.
+
+    Training negatives: pairs of the positives' endpoints drawn uniformly, never a self-loop
+    or an edge of the visible graph; a hidden (val/test) link can be drawn only by chance.
+    The score is a logit: the loss is `loss_fn` over the logits (0, score), which for
+    CrossEntropyLoss is exactly binary cross-entropy on the score.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.negative_ratio = int(kwargs.pop("negative_ratio", 1))
+        super().__init__(*args, **kwargs)
+
+    def with_negatives(self, batch: PairBatch) -> PairBatch:
+        """The batch's positive pairs followed by freshly sampled negatives (label 0)."""
+        graph, pairs = batch.graph, batch.pairs
+        num_nodes = graph.num_nodes()
+        visible = pair_keys(*graph.edges(), num_nodes)
+        nodes = torch.unique(pairs)
+        negatives = sample_negative_pairs(
+            nodes, self.negative_ratio * pairs.shape[0], visible, num_nodes
+        )
+        no_ids = torch.full((negatives.shape[0],), -1, dtype=torch.long, device=pairs.device)
+        return PairBatch(
+            graph,
+            torch.cat([batch.item_ids, no_ids]),
+            torch.cat([pairs, negatives]),
+            torch.cat([batch.labels, torch.zeros_like(no_ids)]),
+            None,
+        )
+
+    def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
+        """One step on the positives plus sampled negatives: zero grads, `beforeInference`,
+        `inference`, `afterInference` (where methods such as MAS add their penalty)."""
+        batch = self.with_negatives(_curr_batch)
+        return super().processTrainIteration(model, optimizer, batch, training_states)
+
+    def _scores(self, model, batch: PairBatch) -> torch.Tensor:
+        return model(batch.graph, batch.graph.ndata["feat"], batch.pairs)
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        scores = self._scores(model, _curr_batch)
+        logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
+        return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
+
+    def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+        """Link scores of the training positives and of sampled negatives (MAS's output)."""
+        return self._scores(model, self.with_negatives(batch)).unsqueeze(-1)

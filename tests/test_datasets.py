@@ -1,0 +1,420 @@
+"""Real-dataset loaders: the shared raw files through the real loaders, tiny files in each
+source's real format for the rest, offline errors, and the processed cache."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+import pickle
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, make_cfg, run_cli
+from real_files import place, place_planetoid
+
+from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN
+from cgl.datasets.superpixels import load_superpixels, superpixel_archive
+from cgl.datasets.wikics import WIKICS, load_wikics
+from cgl.errors import DatasetUnavailableError
+from cgl.experiment import load_dataset
+
+REAL_DATASETS = sorted(
+    p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml") if p.stem != "synthetic"
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch):
+    """No test downloads anything: a missing file fails as it would offline."""
+    monkeypatch.setenv(download.OFFLINE_ENV, "1")
+
+
+# ---- the shared real files ---------------------------------------------------------------------
+def test_cora_from_dgl_layout(tmp_path):
+    folder = place_planetoid(tmp_path, "cora")
+    assert folder.name == "cora_v2_d697a464"  # where DGL 1.1.3's CoraGraphDataset looks
+    data = planetoid.load_planetoid("cora", str(tmp_path))
+    assert (data.graph.num_nodes(), data.graph.num_edges(), data.num_classes) == (2708, 10556, 7)
+    assert data.num_feats == 1433
+    assert not data.graph.has_edges_between(torch.arange(2708), torch.arange(2708)).any()
+    src, dst = data.graph.edges()
+    assert data.graph.has_edges_between(dst, src).all()  # undirected
+    assert torch.bincount(data.label).tolist() == [351, 217, 418, 818, 426, 298, 180]
+    assert torch.allclose(data.graph.ndata["feat"].sum(1), torch.ones(2708))  # row-normalised
+
+
+def test_citeseer_marks_its_unlabelled_nodes(tmp_path):
+    folder = place_planetoid(tmp_path, "citeseer")
+    assert folder.name == "citeseer_d6836239"
+    data = planetoid.load_planetoid("citeseer", str(tmp_path))
+    assert (data.graph.num_nodes(), data.graph.num_edges(), data.num_classes) == (3327, 9104, 6)
+    unlabelled = data.label < 0
+    assert int(unlabelled.sum()) == 15  # Citeseer's isolated test ids, used by no task
+    assert data.graph.ndata["feat"][unlabelled].abs().sum() == 0
+
+
+def test_planetoid_unpickler_builds_nothing_else(tmp_path):
+    path = tmp_path / "evil"
+    path.write_bytes(pickle.dumps(print))  # any callable outside the allow-list
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        planetoid.read_planetoid_object(path)
+
+
+def test_bitcoin_ratings_as_classes_and_signs(tmp_path):
+    place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+    bands = snap.load_bitcoin(str(tmp_path), scenario="classil")
+    assert (bands.graph.num_nodes(), bands.graph.num_edges()) == (5881, 35592)
+    assert bands.num_items == 35592 and bands.num_classes == 6
+    assert (bands.label >= 0).all() and bands.label.unique().numel() == 6
+    signs = snap.load_bitcoin(str(tmp_path), scenario="timeil")
+    assert signs.num_classes == 2
+    assert torch.equal(signs.label == 0, bands.label < 2)  # the two distrust bands
+    assert signs.time.unique().numel() >= 7 and signs.time.min() == 0
+    assert bands.graph.ndata["feat"].shape == (5881, 2)  # log in/out degree
+
+
+def test_aromaticity_classes_are_the_30_most_frequent_counts(tmp_path):
+    place(tmp_path, "molecules/aromatic_atom_count.csv", molecules.AROMATICITY.path)
+    data = molecules.load_aromaticity(str(tmp_path))
+    counts = pd.read_csv(tmp_path / molecules.AROMATICITY.path)["aromatic_count"]
+    assert len(data.graphs) == len(counts) == 3949
+    assert data.num_classes == 30
+    kept = counts.value_counts().iloc[:30].sum()
+    assert int((data.label >= 0).sum()) == kept
+    # classes follow the count: class order is the order of aromatic-atom counts
+    by_class = [counts[(data.label == c).numpy()].unique() for c in range(30)]
+    assert all(len(v) == 1 for v in by_class)
+    assert [int(v[0]) for v in by_class] == sorted(int(v[0]) for v in by_class)
+    graph = data.graphs[0]
+    assert graph.ndata["feat"].shape[1] == 2 and graph.num_edges() % 2 == 0
+
+
+def test_hiv_molecules_with_scaffold_domains(tmp_path):
+    place(tmp_path, "molecules/HIV.csv", molecules.HIV.path)
+    data = molecules.load_hiv(str(tmp_path), num_domains=20, max_molecules=1500)
+    assert len(data.graphs) == 1500 and data.num_classes == 2
+    table = pd.read_csv(tmp_path / molecules.HIV.path, nrows=1500)
+    assert data.label.tolist() == table["HIV_active"].tolist()
+    assert data.domain.unique().tolist() == list(range(20))
+    sizes = torch.bincount(data.domain)
+    assert sizes.max() < 3 * sizes.float().mean()  # about equal shares
+    first = data.graphs[0]
+    atom_width = sum(len(v) + 1 for v in molecules.ATOM_VOCAB.values())
+    bond_width = sum(len(v) + 1 for v in molecules.BOND_VOCAB.values())
+    assert first.ndata["feat"].shape[1] == atom_width
+    assert first.edata["feat"].shape[1] == bond_width
+    assert (first.ndata["feat"].sum(1) == len(molecules.ATOM_VOCAB)).all()  # one hot per block
+
+
+def test_scaffold_domains_keep_scaffold_families_together():
+    smiles = ["c1ccccc1C", "c1ccccc1CC", "c1ccccc1O", "C1CCCCC1N", "C1CCCCC1O", "CCO", "CCN"]
+    mols = [molecules.parse_smiles(s) for s in smiles]
+    domains = molecules.scaffold_domains(mols, num_domains=3)
+    assert len(set(domains[:3])) == 1 and len(set(domains[3:5])) == 1  # benzene, cyclohexane
+    assert domains[5] == domains[6]  # acyclic: scaffold ""
+    assert sorted(set(domains.tolist())) == [0, 1, 2]
+    assert domains[0] == 0  # the largest family first
+
+
+def test_unreadable_valence_is_read_without_the_check():
+    mol = molecules.parse_smiles("C[N](C)(C)(C)C")  # a five-valent neutral nitrogen
+    assert mol is not None and mol.GetNumAtoms() == 6
+
+
+# ---- tiny files in each source's real format ---------------------------------------------------
+def write_gz_table(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(np.asarray(rows)).to_csv(path, header=False, index=False, compression="gzip")
+
+
+def test_corafull_npz_read_without_pickle(tmp_path):
+    folder = tmp_path / planetoid.dgl_archive("cora_full", {}).folder
+    folder.mkdir()
+    adj = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
+    attr = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    import scipy.sparse as sp
+
+    a, x = sp.csr_matrix(adj), sp.csr_matrix(attr)
+    np.savez(
+        folder / "cora_full.npz",
+        adj_data=a.data, adj_indices=a.indices, adj_indptr=a.indptr, adj_shape=a.shape,
+        attr_data=x.data, attr_indices=x.indices, attr_indptr=x.indptr, attr_shape=x.shape,
+        labels=np.array([0, 2, 1]), class_names=np.array([{"a": 1}], dtype=object),
+    )  # fmt: skip
+    data = planetoid.load_corafull(str(tmp_path))
+    assert data.graph.num_edges() == 4 and data.num_classes == 3
+    assert torch.equal(data.graph.ndata["feat"], torch.from_numpy(attr))
+
+
+def test_wikics_domains_are_the_later_subfield(tmp_path):
+    folder = tmp_path / WIKICS.folder
+    folder.mkdir()
+    doc = {
+        "features": [[0.1] * 3, [0.2] * 3, [0.3] * 3],
+        "labels": [0, 2, 1],
+        "links": [[1, 2], [0], [0, 2]],  # 0-1 twice, 0-2 twice, a self-loop
+    }
+    (folder / "data.json").write_text(json.dumps(doc))
+    data = load_wikics(str(tmp_path))
+    assert data.level == "lp" and data.num_items == 2
+    assert sorted(data.domain.tolist()) == [1, 2]  # max(0, 2), max(0, 1)
+    assert data.num_feats == 3
+
+
+def test_ogbn_arxiv_years_become_time_steps(tmp_path):
+    raw = tmp_path / "ogbn_arxiv" / "raw"
+    write_gz_table(raw / "edge.csv.gz", [[0, 1], [1, 2], [3, 2]])
+    write_gz_table(raw / "node-feat.csv.gz", np.eye(4)[:, :3] + 0.5)
+    write_gz_table(raw / "node-label.csv.gz", [[3], [0], [1], [2]])
+    write_gz_table(raw / "node_year.csv.gz", [[1990], [1997], [1998], [2020]])
+    data = ogb.load_arxiv(str(tmp_path))
+    assert data.time.tolist() == [0, 0, 1, 23]
+    assert data.graph.num_edges() == 6 and data.num_classes == 4 and data.num_feats == 3
+
+
+def test_ogbn_products_and_mag(tmp_path):
+    raw = tmp_path / "ogbn_products" / "raw"
+    write_gz_table(raw / "edge.csv.gz", [[0, 1], [1, 2]])
+    write_gz_table(raw / "node-feat.csv.gz", np.ones((3, 2)))
+    write_gz_table(raw / "node-label.csv.gz", [[0], [1], [1]])
+    products = ogb.load_products(str(tmp_path))
+    assert products.graph.num_edges() == 4 and products.label.tolist() == [0, 1, 1]
+    raw = tmp_path / "ogbn_mag" / "raw"
+    write_gz_table(raw / ogb.MAG_CITES, [[0, 1], [2, 1]])
+    write_gz_table(raw / "node-feat/paper/node-feat.csv.gz", np.ones((3, 4)))
+    write_gz_table(raw / "node-feat/paper/node_year.csv.gz", [[2010], [2019], [2012]])
+    write_gz_table(raw / "node-label/paper/node-label.csv.gz", [[5], [0], [348]])
+    mag = ogb.load_mag(str(tmp_path))
+    assert mag.time.tolist() == [0, 9, 2] and mag.num_classes == 349
+
+
+def test_ogbn_proteins_species_domains_and_mean_edge_features(tmp_path):
+    raw = tmp_path / "ogbn_proteins" / "raw"
+    write_gz_table(raw / "edge.csv.gz", [[0, 1], [1, 2]])
+    write_gz_table(raw / "edge-feat.csv.gz", [[1.0, 0.0], [0.0, 1.0]])
+    write_gz_table(raw / "node-label.csv.gz", [[1, 0, 1], [0, 0, 1], [1, 1, 0]])
+    write_gz_table(raw / "species.csv.gz", [[9606], [3702], [9606]])
+    data = ogb.load_proteins(str(tmp_path))
+    assert data.domain.tolist() == [1, 0, 1]  # taxon ids ranked
+    assert data.label.shape == (3, 3) and data.num_classes == 3  # multi-label
+    assert data.graph.ndata["feat"][1].tolist() == [0.5, 0.5]
+
+
+def test_ogbl_collab_reads_split_files_without_unpickling(tmp_path):
+    folder = tmp_path / "ogbl_collab"
+    write_gz_table(folder / "raw" / "edge.csv.gz", [[0, 1], [1, 2], [0, 1]])
+    write_gz_table(folder / "raw" / "edge_year.csv.gz", [[1960], [1999], [1980]])
+    write_gz_table(folder / "raw" / "node-feat.csv.gz", np.ones((4, 2)))
+    (folder / "split" / "time").mkdir(parents=True)
+    for split, edge, year in (("valid", [[2, 3]], [2018]), ("test", [[3, 0]], [2019])):
+        part = {"edge": np.array(edge), "year": np.array(year), "edge_neg": np.array([[1, 3]])}
+        torch.save(part, folder / "split" / "time" / f"{split}.pt")
+    data = ogb.load_collab(str(tmp_path))
+    assert data.num_items == 4  # the pair 0-1 once, at its first year
+    assert sorted(data.time.tolist()) == [0, 29, 48, 49]
+    torch.save({"edge": print}, folder / "split" / "time" / "test.pt")
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        ogb.read_split(folder / "split" / "time" / "test.pt")
+
+
+def test_ogbg_molhiv_from_ogb_mapping(tmp_path):
+    mapping = tmp_path / "ogbg_molhiv" / "mapping"
+    mapping.mkdir(parents=True)
+    table = pd.DataFrame({
+        "HIV_active": [0, 1, 0, 1],
+        "smiles": ["c1ccccc1O", "c1ccccc1N", "CCO", "C1CCCCC1"],
+        "mol_id": [0, 1, 2, 3],
+    })  # fmt: skip
+    table.to_csv(mapping / "mol.csv.gz", index=False, compression="gzip")
+    data = ogb.load_molhiv(str(tmp_path), num_domains=2)
+    assert len(data.graphs) == 4 and data.label.tolist() == [0, 1, 0, 1]
+    assert data.domain.tolist() == [0, 0, 1, 1]
+
+
+def test_askubuntu_pairs_once_at_their_first_month(tmp_path):
+    jan, feb, mar = 1230768000, 1233446400, 1235865600  # 2009-01-01, 02-01, 03-01 (UTC)
+    lines = [f"1 2 {feb + 5}", f"2 1 {feb}", f"3 4 {jan}", f"4 4 {mar}", f"5 1 {mar + 9}"]
+    path = tmp_path / snap.ASKUBUNTU.path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    data = snap.load_askubuntu(str(tmp_path), skip_months=1)
+    assert data.num_items == 2 and sorted(data.time.tolist()) == [0, 1]  # Jan's pair skipped
+    assert data.graph.num_nodes() == 3  # users 1, 2 and 5
+
+
+def test_facebook_categories_from_the_tar(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for category in snap.FACEBOOK_CATEGORIES:
+            body = b"node_1,node_2\n0,1\n1,2\n2,1\n"
+            info = tarfile.TarInfo(f"facebook_clean_data/{category}_edges.csv")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    archive = tmp_path / snap.FACEBOOK.file_name
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(buffer.getvalue())
+    data = snap.load_facebook(str(tmp_path))
+    assert data.graph.num_nodes() == 24 and data.num_items == 16
+    assert torch.bincount(data.domain).tolist() == [2] * 8
+
+
+def test_superpixels_from_the_zip(tmp_path):
+    def graph(label):
+        return {
+            "x": torch.rand(3, 1), "pos": torch.rand(3, 2), "y": torch.tensor([label]),
+            "edge_index": torch.tensor([[0, 1, 2], [1, 2, 0]]), "edge_attr": torch.rand(3),
+        }  # fmt: skip
+
+    payload = io.BytesIO()
+    torch.save(([graph(0), graph(1)], [graph(2)], [graph(9)]), payload)
+    archive = superpixel_archive("mnist")
+    with zipfile.ZipFile(tmp_path / archive.file_name, "w") as zf:
+        zf.writestr(next(iter(archive.members)), payload.getvalue())
+    data = load_superpixels("mnist", str(tmp_path))
+    assert len(data.graphs) == 4 and data.num_classes == 10 and data.num_feats == 3
+    assert data.split.tolist() == [SPLIT_TRAIN, SPLIT_TRAIN, 1, SPLIT_TEST]
+    assert (tmp_path / "MNIST" / "raw" / "MNIST_v2.pt").exists()  # PyG's layout
+
+
+def test_nyctaxi_hourly_graphs(tmp_path):
+    pytest.importorskip("pyarrow")
+    zones = pd.DataFrame({
+        "LocationID": [1, 2, 3],
+        "Borough": ["EWR", "Queens", "Queens"],
+        "Zone": ["a", "b", "c"],
+        "service_zone": ["x", "y", "z"],
+    })  # fmt: skip
+    (tmp_path / "nyctaxi").mkdir()
+    zones.to_csv(tmp_path / nyctaxi.ZONES.path, index=False)
+    trips = pd.DataFrame({
+        "tpep_pickup_datetime": pd.to_datetime(
+            ["2021-01-02 00:10", "2021-01-02 00:50", "2021-01-04 13:00", "2020-12-31 23:00"]
+        ),
+        "PULocationID": [1, 1, 2, 1],
+        "DOLocationID": [2, 2, 3, 3],
+        "passenger_count": [1, 2, 1, 1],
+    })  # fmt: skip
+    trips.to_parquet(tmp_path / nyctaxi.trips_file(2021, 1).path)
+    data = nyctaxi.load_nyctaxi(str(tmp_path), year=2021, months=[1])
+    assert len(data.graphs) == 31 * 24 and data.time.unique().tolist() == [0]
+    saturday = data.graphs[24]  # 2021-01-02 00:00, a Saturday
+    assert saturday.num_edges() == 1 and data.label[24] == 1
+    assert torch.isclose(saturday.edata["feat"][0, 0], torch.log1p(torch.tensor(2.0)))
+    assert data.graphs[3 * 24 + 13].num_edges() == 1 and data.label[3 * 24 + 13] == 0
+    assert sum(g.num_edges() for g in data.graphs) == 2  # the December trip is dropped
+    assert data.num_feats == 2  # boroughs EWR, Queens
+
+
+def test_sentiment140_days_and_token_graphs(tmp_path):
+    rows = []
+    for day, stamp in ((6, "Mon Apr 06 22:19:45 PDT 2009"), (7, "Tue Apr 07 01:00:00 PDT 2009")):
+        for i in range(3):
+            rows.append([0, day * 10 + i, stamp, "NO_QUERY", "u", f"sad day {i}"])
+            rows.append([4, day * 10 + 5 + i, stamp, "NO_QUERY", "u", f"so happy :) {i}"])
+    rows.append([4, 99, "Wed Apr 08 01:00:00 PDT 2009", "NO_QUERY", "u", "only one"])
+    folder = tmp_path / sentiment140.SENTIMENT140.folder
+    folder.mkdir()
+    csv = folder / next(iter(sentiment140.SENTIMENT140.members))
+    pd.DataFrame(rows).to_csv(csv, header=False, index=False, encoding="latin-1")
+    data = sentiment140.load_sentiment140(str(tmp_path), num_days=2, per_day=4, num_feats=16)
+    assert len(data.graphs) == 8 and data.time.tolist() == [0] * 4 + [1] * 4
+    assert data.label.tolist() == [0, 0, 1, 1] * 2  # the two smallest ids of each polarity
+    happy = data.graphs[2]  # "so happy :) 0": so, happy, :, ), 0
+    assert happy.num_nodes() == 5 and happy.num_edges() == 8
+    assert data.num_feats == 16
+
+
+# ---- offline ------------------------------------------------------------------------------------
+def dataset_cfg(name: str, data_dir: Path):
+    """The config of `name` on the first level x scenario it declares."""
+    settings = make_cfg(f"dataset={name}").dataset.settings
+    level = next(iter(settings))
+    scenario = next(iter(settings[level]))
+    return make_cfg(
+        f"dataset={name}", f"level={level}", f"scenario={scenario}", f"data_dir={data_dir}"
+    )
+
+
+@pytest.mark.parametrize("name", REAL_DATASETS)
+def test_every_dataset_fails_fast_offline_with_the_way_out(tmp_path, name):
+    cfg = dataset_cfg(name, tmp_path)
+    start = time.perf_counter()
+    with pytest.raises(DatasetUnavailableError) as caught:
+        load_dataset(cfg)
+    assert time.perf_counter() - start < 5
+    message = str(caught.value)
+    assert "http" in message and str(tmp_path) in message and "by hand" in message
+    assert "\n" not in message
+
+
+def test_real_download_failure_names_url_and_path(tmp_path, monkeypatch):
+    monkeypatch.delenv(download.OFFLINE_ENV)
+    url = "http://127.0.0.1:9/nothing.csv"  # the discard port: refused at once
+    raw = download.RawFile(url=url, path="x/nothing.csv")
+    with pytest.raises(DatasetUnavailableError, match="by hand") as caught:
+        download.fetch(tmp_path, raw, "demo")
+    assert url in str(caught.value) and str(tmp_path / "x" / "nothing.csv") in str(caught.value)
+    assert not (tmp_path / "x" / "nothing.csv.part").exists()
+
+
+def test_cli_offline_prints_one_paragraph_and_exits_nonzero(tmp_path):
+    result = run_cli(  # CGL_OFFLINE=1 (set above) reaches the subprocess
+        "dataset=cora", f"data_dir={tmp_path}", "logger=none", f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    line = next(x for x in result.stderr.splitlines() if x.startswith("cgl: error:"))
+    assert "https://data.dgl.ai/dataset/cora_v2.zip" in line and str(tmp_path) in line
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_corrupt_raw_file_is_not_used(tmp_path):
+    path = place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+    path.write_bytes(gzip.compress(b"1,2,3,1000\n"))
+    with pytest.raises(DatasetUnavailableError, match="corrupt"):
+        snap.load_bitcoin(str(tmp_path), scenario="classil")
+
+
+# ---- processed cache ----------------------------------------------------------------------------
+def test_cache_is_reused_then_a_corrupt_one_rebuilt(tmp_path, caplog):
+    place_planetoid(tmp_path, "cora")
+    first = planetoid.load_planetoid("cora", str(tmp_path))
+    cached_file = tmp_path / "processed" / "cora.pt"
+    assert cached_file.exists()
+    for part in (tmp_path / "cora_v2_d697a464").iterdir():
+        part.unlink()  # from now on only the cache can answer
+    assert torch.equal(planetoid.load_planetoid("cora", str(tmp_path)).label, first.label)
+
+    blob = bytearray(cached_file.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    cached_file.write_bytes(bytes(blob))
+    with pytest.raises(DatasetUnavailableError):  # detected, and the raw files are gone
+        planetoid.load_planetoid("cora", str(tmp_path))
+
+    place_planetoid(tmp_path, "cora")
+    with caplog.at_level(logging.WARNING, logger="cgl.datasets.cache"):
+        rebuilt = planetoid.load_planetoid("cora", str(tmp_path))
+    assert "corrupt" in caplog.text
+    assert torch.equal(rebuilt.graph.ndata["feat"], first.graph.ndata["feat"])
+    assert cache.load_data(cached_file, "cora/v1") is not None  # the new cache is intact
+
+
+def test_truncated_or_outdated_cache_is_rebuilt(tmp_path):
+    place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+    first = snap.load_bitcoin(str(tmp_path), scenario="taskil")
+    cached_file = tmp_path / "processed" / "bitcoin-bands.pt"
+    cached_file.write_bytes(cached_file.read_bytes()[:1000])
+    assert cache.load_data(cached_file, "bitcoin-bands/v1") is None
+    again = snap.load_bitcoin(str(tmp_path), scenario="taskil")
+    assert torch.equal(again.label, first.label) and torch.equal(again.time, first.time)
+    assert cache.load_data(cached_file, "bitcoin-bands/v1") is not None
+    assert cache.load_data(cached_file, "bitcoin-bands/v2") is None  # another recipe: rebuild
