@@ -222,7 +222,7 @@ def test_ogbl_collab_reads_split_files_without_unpickling(tmp_path):
     assert data.num_items == 4  # the pair 0-1 once, at its first year
     assert sorted(data.time.tolist()) == [0, 29, 48, 49]
     torch.save({"edge": print}, folder / "split" / "time" / "test.pt")
-    with pytest.raises(Exception, match="[Ww]eights only"):
+    with pytest.raises(Exception, match=r"[Ww]eights only"):
         ogb.read_split(folder / "split" / "time" / "test.pt")
 
 

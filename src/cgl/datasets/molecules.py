@@ -13,6 +13,7 @@ Datasets: Aromaticity (Task/Class-IL on the count of aromatic atoms) and Molecul
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -61,6 +62,7 @@ BOND_VOCAB = {
 }
 
 
+@functools.cache
 def require_rdkit():
     """RDKit's Chem module, or a clear message on how to install it."""
     try:

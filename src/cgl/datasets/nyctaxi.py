@@ -57,18 +57,18 @@ def hourly_graphs(
     keep = keep & (src >= 0) & (src < num_zones) & (dst >= 0) & (dst < num_zones)
     stamps, src, dst = stamps[keep], src[keep], dst[keep]
     hour = ((stamps.dt.day - 1) * 24 + stamps.dt.hour).to_numpy()
-    pairs = pd.DataFrame({"hour": hour, "src": src, "dst": dst}).value_counts().sort_index()
+    trips_per_pair = pd.DataFrame({"hour": hour, "src": src, "dst": dst}).value_counts()
+    by_hour = dict(tuple(trips_per_pair.sort_index().groupby(level="hour")))
     days = pd.Period(year=year, month=month, freq="M").days_in_month
     graphs, labels = [], []
     for h in range(days * 24):
-        rows = pairs.loc[h] if h in pairs.index.get_level_values(0) else pairs.iloc[:0]
-        edge_src = torch.tensor(rows.index.get_level_values(-2).to_numpy(), dtype=torch.long)
-        edge_dst = torch.tensor(rows.index.get_level_values(-1).to_numpy(), dtype=torch.long)
+        counts = by_hour.get(h, trips_per_pair.iloc[:0])
+        edge_src = torch.tensor(counts.index.get_level_values("src").to_numpy(), dtype=torch.long)
+        edge_dst = torch.tensor(counts.index.get_level_values("dst").to_numpy(), dtype=torch.long)
         graph = dgl.graph((edge_src, edge_dst), num_nodes=num_zones)
         graph.ndata["feat"] = zone_feat
-        graph.edata["feat"] = torch.log1p(torch.tensor(rows.to_numpy(), dtype=torch.float32))[
-            :, None
-        ]
+        trips = torch.tensor(counts.to_numpy(), dtype=torch.float32)
+        graph.edata["feat"] = torch.log1p(trips)[:, None]
         graphs.append(graph)
         labels.append(int(pd.Timestamp(year=year, month=month, day=h // 24 + 1).dayofweek >= 5))
     return graphs, labels

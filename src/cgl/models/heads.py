@@ -27,7 +27,12 @@ class ObservedClassHead(nn.Module):
     def allowed(self, task_masks: torch.Tensor | None = None) -> torch.Tensor:
         # Before any class is observed (the untrained model's row) every class is allowed.
         allowed = self.observed if bool(self.observed.any()) else torch.ones_like(self.observed)
-        return allowed if task_masks is None else allowed & task_masks
+        if task_masks is None:
+            return allowed
+        # An item of a task none of whose classes is observed yet (a future task, predicted
+        # for FWT) is still predicted among its task's classes, never outside them.
+        allowed = allowed & task_masks
+        return torch.where(allowed.any(-1, keepdim=True), allowed, task_masks)
 
     def forward(self, h: torch.Tensor, task_masks: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.linear(h)

@@ -60,7 +60,9 @@ class GCNLinkClassifier(nn.Module):
     ) -> torch.Tensor:
         return self.head(self.pairs(graph, feat, pairs), task_masks)
 
-    def observed_logits(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    def observed_logits(
+        self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor
+    ) -> torch.Tensor:
         return self.head.observed_logits(self.pairs(graph, feat, pairs))
 
 

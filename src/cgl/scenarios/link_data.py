@@ -35,7 +35,9 @@ class LinkDataset:
         return replace(self, **{k: v.to(device) for k, v in moved.items() if v is not None})
 
 
-def message_graph(num_nodes: int, src: torch.Tensor, dst: torch.Tensor, feat: torch.Tensor) -> dgl.DGLGraph:
+def message_graph(
+    num_nodes: int, src: torch.Tensor, dst: torch.Tensor, feat: torch.Tensor
+) -> dgl.DGLGraph:
     """The graph a GNN runs on: the given links in both directions, and node features."""
     graph = dgl.graph((torch.cat([src, dst]), torch.cat([dst, src])), num_nodes=num_nodes)
     graph.ndata["feat"] = feat

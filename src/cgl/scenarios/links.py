@@ -13,6 +13,8 @@ links; the loader draws each task's val/test negatives once, and scores with Hit
 
 from __future__ import annotations
 
+from typing import Any
+
 import dgl
 import torch
 
@@ -28,7 +30,7 @@ SCORE_METRICS = ("rocauc",)
 class LinkScenarioLoader(ScenarioLoader):
     """What LC and LP share: the links' arrival (Time-IL) and the graph visible at a task."""
 
-    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs) -> None:
+    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         self.src, self.dst = data.graph.edges()
         if incr_type == "time":
@@ -44,7 +46,9 @@ class LinkScenarioLoader(ScenarioLoader):
         """The graph as the learner may see it at `task`: features and visible links only."""
         links = self.graph_links(task)
         return message_graph(
-            self.data.graph.num_nodes(), self.src[links], self.dst[links],
+            self.data.graph.num_nodes(),
+            self.src[links],
+            self.dst[links],
             self.data.graph.ndata["feat"],
         )
 
@@ -58,7 +62,7 @@ class LCScenarioLoader(LinkScenarioLoader):
 
     level = "lc"
 
-    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs) -> None:
+    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         self.binary = self.metric in SCORE_METRICS
         if self.binary and self.num_classes != 2:
@@ -102,7 +106,8 @@ class LCScenarioLoader(LinkScenarioLoader):
     def eval_views(self) -> list[EvalView]:
         """One view: the val/test links of every task, predicted on the current graph."""
         tasks = list(range(self.num_tasks))
-        links = torch.nonzero(self.split_mask("val", tasks) | self.split_mask("test", tasks)).view(-1)
+        evaluated = self.split_mask("val", tasks) | self.split_mask("test", tasks)
+        links = torch.nonzero(evaluated).view(-1)
         hidden = torch.full((links.numel(),), -1, dtype=torch.long)
         none = torch.zeros(links.numel(), dtype=torch.bool)
         view = LinkDataset(
@@ -133,16 +138,20 @@ class LPScenarioLoader(LinkScenarioLoader):
     level = "lp"
 
     def __init__(
-        self, data: ContinualData, incr_type: str, num_tasks: int, num_negatives: int = 500, **kwargs
+        self,
+        data: ContinualData,
+        incr_type: str,
+        num_tasks: int,
+        num_negatives: int = 500,
+        **kwargs: Any,
     ) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         neg_pairs, neg_task, neg_split = self._draw_negatives(num_negatives, kwargs.get("seed", 0))
-        num_links = data.num_items
-        self.candidate_pairs = torch.cat([self.pairs_of(torch.arange(num_links)), neg_pairs])
+        self.candidate_pairs = torch.cat([self.pairs_of(torch.arange(data.num_items)), neg_pairs])
         self.candidate_task = torch.cat([self.task_of_item, neg_task])
         self.candidate_split = torch.cat([self.split_of_item, neg_split])
         self.candidate_truth = torch.cat(
-            [torch.ones(num_links, dtype=torch.long), torch.zeros(neg_task.numel(), dtype=torch.long)]
+            [torch.ones_like(self.task_of_item), torch.zeros_like(neg_task)]
         )
 
     def model_kwargs(self) -> dict[str, int]:
@@ -153,14 +162,17 @@ class LPScenarioLoader(LinkScenarioLoader):
         gen = torch.Generator().manual_seed(seed)
         num_nodes = self.data.graph.num_nodes()
         links = pair_keys(self.src, self.dst, num_nodes)
+        codes = torch.tensor([SPLIT_CODES["val"], SPLIT_CODES["test"]]).repeat_interleave(per_split)
         pairs, tasks, splits = [], [], []
         for task in range(self.num_tasks):
             mine = self.task_of_item == task
             nodes = torch.unique(torch.cat([self.src[mine], self.dst[mine]]))
-            drawn = sample_negative_pairs(nodes, 2 * per_split, links, num_nodes, gen, distinct=True)
+            drawn = sample_negative_pairs(
+                nodes, 2 * per_split, links, num_nodes, gen, distinct=True
+            )
             pairs.append(drawn)
             tasks.append(torch.full((drawn.shape[0],), task, dtype=torch.long))
-            splits.append(torch.tensor([SPLIT_CODES["val"], SPLIT_CODES["test"]]).repeat_interleave(per_split))
+            splits.append(codes)
         return torch.cat(pairs), torch.cat(tasks), torch.cat(splits)
 
     def graph_links(self, task: int) -> torch.Tensor:

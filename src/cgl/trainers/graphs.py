@@ -24,12 +24,15 @@ def with_self_loops(batch: dgl.DGLGraph) -> dgl.DGLGraph:
     batch = dgl.remove_self_loop(batch)  # keeps the batch
     sizes, edge_counts = batch.batch_num_nodes(), batch.batch_num_edges()
     graph_ids = torch.arange(sizes.numel(), device=sizes.device)
-    owner = torch.cat([graph_ids.repeat_interleave(edge_counts), graph_ids.repeat_interleave(sizes)])
+    owner = torch.cat(
+        [graph_ids.repeat_interleave(edge_counts), graph_ids.repeat_interleave(sizes)]
+    )
     order = torch.argsort(owner, stable=True)
     src, dst = batch.edges()
     nodes = batch.nodes()
     looped = dgl.graph(
-        (torch.cat([src, nodes])[order], torch.cat([dst, nodes])[order]), num_nodes=batch.num_nodes()
+        (torch.cat([src, nodes])[order], torch.cat([dst, nodes])[order]),
+        num_nodes=batch.num_nodes(),
     )
     looped.ndata.update(batch.ndata)
     for name, value in batch.edata.items():
@@ -41,11 +44,18 @@ def with_self_loops(batch: dgl.DGLGraph) -> dgl.DGLGraph:
 
 
 class GCTrainer(BaseTrainer):
-    """Graph classification. kwargs: `batch_size` (graphs per minibatch, default 128)."""
+    """Graph classification. kwargs: `batch_size` (graphs per minibatch, default 128).
+
+    Under a binary scenario (a score metric such as ROC-AUC) both classes are known from the
+    start and evaluation predicts a score per graph instead of a class."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 128))
         super().__init__(*args, **kwargs)
+
+    @property
+    def binary(self) -> bool:
+        return bool(getattr(self.scenario, "binary", False))
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         """GraphDataLoaders over the train (shuffled), val and test graphs; an empty split
@@ -60,20 +70,36 @@ class GCTrainer(BaseTrainer):
             )
         return tuple(loaders)
 
-    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
-        curr_model.observe_labels(curr_dataset.label[curr_dataset.masks["train"]])
+    def processBeforeTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ):
+        """Turn on the classes the model may predict: those of the task's training graphs, or
+        both classes of a binary scenario (so every graph gets a finite score)."""
+        if self.binary:
+            curr_model.observe_labels(torch.arange(self.scenario.num_classes))
+        else:
+            curr_model.observe_labels(curr_dataset.label[curr_dataset.train_mask])
 
     def _graph(self, batch: dict) -> dgl.DGLGraph:
         return with_self_loops(batch["graph"]).to(self.device)
 
     def inference(self, model, _curr_batch, training_states) -> dict:
+        """Class logits of the batch's graphs, restricted to each graph's task under Task-IL."""
         graph = self._graph(_curr_batch)
         task_masks = _curr_batch.get("task_mask")
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
         logits = model(graph, graph.ndata["feat"], task_masks)
         loss = masked_loss(self.loss_fn, logits, _curr_batch["label"].to(self.device))
-        return {"preds": logits.argmax(-1), "loss": loss}
+        return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
+
+    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
+        """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
+        margin over class 0), which is what ROC-AUC ranks."""
+        results = self.inference(model, _curr_batch, None)
+        logits = results["logits"]
+        preds = logits[:, 1] - logits[:, 0] if self.binary else results["preds"]
+        return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}
 
     def batch_targets(self, batch) -> torch.Tensor:
         return batch["label"]

@@ -59,7 +59,9 @@ class LCTrainer(LinkTrainer):
     def binary(self) -> bool:
         return bool(getattr(self.scenario, "binary", False))
 
-    def processBeforeTraining(self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states):
+    def processBeforeTraining(
+        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
+    ):
         """Turn on the classes the model may predict: those of the task's training links, or
         both classes of a binary scenario (so every link gets a finite score)."""
         if self.binary:

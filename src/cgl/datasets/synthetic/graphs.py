@@ -14,24 +14,24 @@ import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import class_conditioned_features
+from cgl.datasets.synthetic.features import class_conditioned_features, flip_labels
 
 
 def synthetic_graphs(
     seed: int,
-    num_graphs: int = 1200,
+    num_graphs: int = 800,
     num_classes: int = 8,
     num_domains: int = 4,
     num_times: int = 4,
     num_feats: int = 16,
     num_edge_feats: int = 4,
-    min_nodes: int = 10,
-    max_nodes: int = 20,
-    motif_size: int = 6,
+    min_nodes: int = 8,
+    max_nodes: int = 14,
+    motif_size: int = 5,
     motif_density: float = 0.5,
     avg_degree: float = 3.0,
-    size_shift: int = 4,
-    density_shift: float = 0.5,
+    size_shift: int = 2,
+    density_shift: float = 0.25,
     separation: float = 1.0,
     noise: float = 1.0,
     domain_shift: float = 1.5,
@@ -41,12 +41,15 @@ def synthetic_graphs(
     """`num_graphs` graphs; domain d adds `size_shift * d` nodes and `density_shift * d`
     relative degree to the background; `num_edge_feats=0` leaves the edges featureless.
 
-    A share `label_noise` of the graphs gets a label redrawn at random: no task is then
-    perfectly separable, so the validation loss turns up once a model overfits and early
-    stopping ends each task (a perfectly fitted validation set would let it run to the cap).
+    A share `label_noise` of the graphs is labelled as the partner class of its task (content
+    of class 0 labelled 1, ...): a model that grows confident on its training labels then
+    loses validation loss, so early stopping ends each task after tens of epochs instead of
+    letting a perfectly fitted validation set run to the epoch limit.
     """
     if min_nodes < motif_size or max_nodes < min_nodes:
-        raise ValueError(f"need motif_size <= min_nodes <= max_nodes, got {motif_size}, {min_nodes}, {max_nodes}")
+        raise ValueError(
+            f"need motif_size <= min_nodes <= max_nodes, got {motif_size}, {min_nodes}, {max_nodes}"
+        )
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, num_classes, size=num_graphs)
     domains = rng.integers(0, num_domains, size=num_graphs)
@@ -71,20 +74,32 @@ def synthetic_graphs(
     # Background nodes share one extra "class", so only motif nodes say which class it is.
     node_classes = np.where(in_motif, classes[graph_of_node], num_classes)
     feats = class_conditioned_features(
-        rng, node_classes, domains[graph_of_node], times[graph_of_node],
-        num_feats, separation, noise, domain_shift, drift,
+        rng,
+        node_classes,
+        domains[graph_of_node],
+        times[graph_of_node],
+        num_feats,
+        separation,
+        noise,
+        domain_shift,
+        drift,
     )
     edge_feats = None
     if num_edge_feats > 0:
         edge_classes = np.where(is_motif, classes[graph_of_edge], num_classes)
         edge_feats = class_conditioned_features(
-            rng, edge_classes, domains[graph_of_edge], times[graph_of_edge],
-            num_edge_feats, separation, noise, domain_shift, drift,
+            rng,
+            edge_classes,
+            domains[graph_of_edge],
+            times[graph_of_edge],
+            num_edge_feats,
+            separation,
+            noise,
+            domain_shift,
+            drift,
         )
     graphs = split_union(u, v, graph_of_edge, sizes, feats, edge_feats)
-    labels = np.where(
-        rng.random(num_graphs) < label_noise, rng.integers(0, num_classes, size=num_graphs), classes
-    )
+    labels = flip_labels(rng, classes, num_classes, label_noise)
     return ContinualData(
         name="synthetic",
         level="gc",
@@ -158,5 +173,7 @@ def split_union(
     if edge_feats is not None:
         union.edata["feat"] = torch.cat([edge_feats, edge_feats])[torch.from_numpy(order)]
     union.set_batch_num_nodes(torch.from_numpy(sizes))
-    union.set_batch_num_edges(torch.from_numpy(np.bincount(graph_of_edge, minlength=sizes.shape[0]) * 2))
+    union.set_batch_num_edges(
+        torch.from_numpy(np.bincount(graph_of_edge, minlength=sizes.shape[0]) * 2)
+    )
     return dgl.unbatch(union)

@@ -1,15 +1,20 @@
 """Synthetic link data (lc, lp): nodes with a latent group, links that arrive over time.
 
 Every node has a latent group (visible only through its features), a domain and an arrival
-step; features drift with the arrival step. A link of time t joins a node that arrives at t to
-one that arrived no later, mostly within a domain, so a link never exists before both of its
-endpoints. What a link carries depends on the level:
+step; features drift with the arrival step and are rotated per domain. A link of time t joins
+a node that arrives at t to one that arrived no later, mostly within a domain, so a link never
+exists before both of its endpoints; with probability `homophily` the older endpoint is drawn
+from the newer one's partner group, otherwise from any group.
 
-- lc: a rating-like class fixed by the unordered pair of endpoint groups (Task/Class-IL); under
-  Time-IL, BeGin's Bitcoin-style binary label (a negative rating) whose rule drifts: each time
-  step flips the sign of a share `label_drift` of the group pairs, so old tasks are forgotten.
-- lp: links form mostly within a group (`homophily`), which is what a link predictor learns;
-  domains rotate the features, so a predictor fitted on one domain is wrong on the next.
+- lc: the partner group is the node's own group. A link's class is fixed by the unordered pair
+  of endpoint groups (Task/Class-IL); under Time-IL it carries BeGin's Bitcoin-style binary
+  label (the sign of the pair's rating), and each time step flips the sign of a share
+  `rule_drift` of the group pairs, so fine-tuning forgets old time steps. A share
+  `label_noise` of the labels is redrawn at random, as ratings are noisy; it also lets the
+  validation loss level off, so early stopping can end a task.
+- lp: a link predictor learns which groups link. Each time step re-draws the partner group of
+  a share `rule_drift` of the groups (Time-IL forgets); the per-domain rotation of the features
+  makes a predictor fitted on one domain wrong on the next (Domain-IL forgets).
 """
 
 from __future__ import annotations
@@ -28,22 +33,24 @@ def synthetic_links(
     scenario: str = "classil",
     num_nodes: int = 1000,
     num_edges: int = 6000,
-    num_groups: int = 4,
+    num_groups: int = 8,
     num_classes: int = 6,
     num_domains: int = 4,
     num_times: int = 4,
     num_feats: int = 32,
-    homophily: float = 0.9,
+    homophily: float = 0.8,
     domain_homophily: float = 0.9,
     separation: float = 1.0,
     noise: float = 1.0,
     domain_shift: float = 1.5,
     drift: float = 0.5,
-    label_drift: float = 0.3,
+    rule_drift: float = 0.3,
+    label_noise: float = 0.05,
 ) -> ContinualData:
     """Links of `level` ('lc' or 'lp'); `scenario` only matters for lc (timeil: binary label).
 
-    Items are the links, stored once each as (newer endpoint, older endpoint).
+    Items are the links, each stored once as (newer endpoint, older endpoint); its domain is
+    the larger of its endpoints' domains, its time the step it was formed in.
     """
     if level not in ("lc", "lp"):
         raise ValueError(f"synthetic_links builds lc or lp data, not '{level}'")
@@ -54,9 +61,9 @@ def synthetic_links(
     feats = class_conditioned_features(
         rng, groups, domains, arrival, num_feats, separation, noise, domain_shift, drift
     )
+    partner = _drifting_partners(rng, num_groups, num_times, rule_drift if level == "lp" else 0.0)
     src, dst, time = _arriving_links(
-        rng, groups, domains, arrival, num_edges, num_times,
-        homophily=homophily if level == "lp" else 0.0, domain_homophily=domain_homophily,
+        rng, groups, domains, arrival, partner, num_edges, homophily, domain_homophily
     )
     graph = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst)), num_nodes=num_nodes)
     graph.ndata["feat"] = feats
@@ -64,9 +71,12 @@ def synthetic_links(
     if level == "lp":
         label, classes = np.ones(src.shape[0], dtype=np.int64), 2  # every item is a link (1)
     elif scenario == "timeil":
-        label, classes = _drifting_signs(rng, pair, time, num_groups, num_times, label_drift), 2
+        label, classes = _drifting_signs(rng, pair, time, num_groups, num_times, rule_drift), 2
     else:
         label, classes = _pair_classes(rng, num_groups, num_classes)[pair], num_classes
+    if level == "lc":
+        noisy = rng.random(label.shape[0]) < label_noise
+        label[noisy] = rng.integers(0, classes, int(noisy.sum()))
     return ContinualData(
         name="synthetic",
         level=level,
@@ -78,19 +88,34 @@ def synthetic_links(
     )
 
 
+def _drifting_partners(
+    rng: np.random.Generator, num_groups: int, num_times: int, rule_drift: float
+) -> np.ndarray:
+    """[num_times, num_groups] partner group of each group: itself at first; each later step
+    re-draws the partner of a share `rule_drift` of the groups."""
+    partner = np.empty((num_times, num_groups), dtype=np.int64)
+    partner[0] = np.arange(num_groups)
+    for t in range(1, num_times):
+        moved = rng.permutation(num_groups) < round(rule_drift * num_groups)
+        partner[t] = np.where(moved, rng.integers(0, num_groups, num_groups), partner[t - 1])
+    return partner
+
+
 def _arriving_links(
     rng: np.random.Generator,
     groups: np.ndarray,
     domains: np.ndarray,
     arrival: np.ndarray,
+    partner: np.ndarray,
     num_edges: int,
-    num_times: int,
     homophily: float,
     domain_homophily: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, dst, time) of distinct links without self-loops: src arrives at `time`, dst no
-    later; dst shares src's domain with probability `domain_homophily` and its group with
-    probability `homophily` (otherwise those are drawn uniformly)."""
+    later; dst is in src's domain with probability `domain_homophily` and in its partner group
+    (at `time`) with probability `homophily`, otherwise in a uniformly drawn one."""
+    num_times, num_groups = partner.shape
+    num_domains = int(domains.max()) + 1
     first = np.searchsorted(arrival, np.arange(num_times), side="left")
     until = np.searchsorted(arrival, np.arange(num_times), side="right")  # ids < until[t]
     if np.any(until == first):
@@ -99,16 +124,19 @@ def _arriving_links(
     src = first[time] + (rng.random(num_edges) * (until[time] - first[time])).astype(np.int64)
     want_domain = np.where(
         rng.random(num_edges) < domain_homophily,
-        domains[src], rng.integers(0, domains.max() + 1, num_edges),
+        domains[src],
+        rng.integers(0, num_domains, num_edges),
     )
     want_group = np.where(
-        rng.random(num_edges) < homophily, groups[src], rng.integers(0, groups.max() + 1, num_edges)
+        rng.random(num_edges) < homophily,
+        partner[time, groups[src]],
+        rng.integers(0, num_groups, num_edges),
     )
     # dst: uniform among the nodes of the wanted (domain, group) that arrived by `time`
-    dst = rng.integers(0, until[time])  # fallback when that bucket is still empty
+    dst = rng.integers(0, until[time])  # kept where that bucket is still empty
     pick = rng.random(num_edges)
-    for d in range(domains.max() + 1):
-        for g in range(groups.max() + 1):
+    for d in range(num_domains):
+        for g in range(num_groups):
             members = np.flatnonzero((domains == d) & (groups == g))
             wanted = np.flatnonzero((want_domain == d) & (want_group == g))
             available = np.searchsorted(members, until[time[wanted]])
@@ -127,13 +155,17 @@ def _unordered_pair_index(a: np.ndarray, b: np.ndarray, num_groups: int) -> np.n
 
 
 def _pair_classes(rng: np.random.Generator, num_groups: int, num_classes: int) -> np.ndarray:
-    """Class of every unordered group pair; every class gets at least one pair."""
+    """Class of every unordered group pair. Same-group pairs (the common ones under homophily)
+    and mixed pairs are each dealt round-robin over the classes, so class sizes stay even."""
+    if num_groups < num_classes:
+        raise ValueError(f"{num_groups} groups are too few for {num_classes} link classes")
     num_pairs = num_groups * (num_groups + 1) // 2
-    if num_pairs < num_classes:
-        raise ValueError(
-            f"{num_groups} groups give {num_pairs} group pairs: too few for {num_classes} classes"
-        )
-    return rng.permutation(np.arange(num_pairs) % num_classes)
+    same = _unordered_pair_index(np.arange(num_groups), np.arange(num_groups), num_groups)
+    mixed = np.setdiff1d(np.arange(num_pairs), same)
+    classes = np.empty(num_pairs, dtype=np.int64)
+    classes[rng.permutation(same)] = np.arange(same.size) % num_classes
+    classes[rng.permutation(mixed)] = np.arange(mixed.size) % num_classes
+    return classes
 
 
 def _drifting_signs(
@@ -142,14 +174,14 @@ def _drifting_signs(
     time: np.ndarray,
     num_groups: int,
     num_times: int,
-    label_drift: float,
+    rule_drift: float,
 ) -> np.ndarray:
-    """Binary label per link from a per-group-pair sign that drifts: at each time step a share
-    `label_drift` of the pairs flips."""
+    """Binary label per link from a per-group-pair sign; each time step flips the sign of a
+    share `rule_drift` of the pairs."""
     num_pairs = num_groups * (num_groups + 1) // 2
     signs = np.empty((num_times, num_pairs), dtype=np.int64)
     signs[0] = rng.permutation(np.arange(num_pairs) % 2)
     for t in range(1, num_times):
-        flip = rng.permutation(num_pairs) < round(label_drift * num_pairs)
+        flip = rng.permutation(num_pairs) < round(rule_drift * num_pairs)
         signs[t] = np.where(flip, 1 - signs[t - 1], signs[t - 1])
     return signs[time, pair]
