@@ -19,16 +19,21 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import make_cfg  # noqa: E402
+from conftest import make_cfg
 
-from cgl.algorithms.mas import MASRegularizer  # noqa: E402
-from cgl.experiment import run  # noqa: E402
+from cgl.algorithms.mas import MASRegularizer
+from cgl.experiment import run
 
 
 def timed_run(method: str, epochs: int, num_nodes: int, seed: int) -> dict:
     cfg = make_cfg(
-        "logger=none", "progress=false", f"method={method}", f"epochs={epochs}", "patience=100000",
-        f"dataset.loader.nodes.num_nodes={num_nodes}", f"seed={seed}",
+        "logger=none",
+        "progress=false",
+        f"method={method}",
+        f"epochs={epochs}",
+        "patience=100000",
+        f"dataset.loader.nodes.num_nodes={num_nodes}",
+        f"seed={seed}",
     )
     with tempfile.TemporaryDirectory() as out:
         result = run(cfg, output_dir=Path(out))
@@ -43,7 +48,9 @@ def penalty_micro(model: torch.nn.Module, calls: int = 200) -> tuple[float, floa
     mas.anchor = {n: p.detach() + 0.01 for n, p in model.named_parameters()}
 
     def loop() -> torch.Tensor:
-        return sum(((mas.omega[n] * (p - mas.anchor[n]) ** 2).sum() for n, p in model.named_parameters()))
+        return sum(
+            ((mas.omega[n] * (p - mas.anchor[n]) ** 2).sum() for n, p in model.named_parameters())
+        )
 
     results = []
     for fn in (lambda: mas.penalty(model), loop):
@@ -69,16 +76,20 @@ def main() -> None:
     bare = statistics.median(r["total"] for r in rows["bare"])
     mas = statistics.median(r["total"] for r in rows["mas"])
     importance = statistics.median(r["importance"] for r in rows["mas"])
-    print(f"NC Class-IL, synthetic {args.num_nodes} nodes, 4 tasks x {args.epochs} epochs, "
-          f"median of {args.repeats}:")
+    print(
+        f"NC Class-IL, synthetic {args.num_nodes} nodes, 4 tasks x {args.epochs} epochs, "
+        f"median of {args.repeats}:"
+    )
     print(f"  bare  {bare:8.2f} s")
     print(f"  mas   {mas:8.2f} s   (importance {importance:.3f} s)")
     print(f"  ratio mas/bare = {mas / bare:.3f}")
     from cgl.models import GCNNode
 
     flat, loop = penalty_micro(GCNNode(32, 8))
-    print(f"  penalty+backward per step: flat vector {flat * 1e3:.3f} ms, "
-          f"per-parameter loop {loop * 1e3:.3f} ms")
+    print(
+        f"  penalty+backward per step: flat vector {flat * 1e3:.3f} ms, "
+        f"per-parameter loop {loop * 1e3:.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# Tests run in two pytest-xdist workers on two cores: one torch thread each, or the workers'
+# thread pools fight over the cores and tiny models run many times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch
 from hydra import compose, initialize_config_dir
+
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
@@ -46,3 +53,18 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
 def results_under(root: Path) -> list[dict]:
     """Every results.json below `root`, parsed, in job order."""
     return [json.loads(p.read_text()) for p in sorted(root.rglob("results.json"))]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures tests recorded with `record_property("figure", ...)` (also under
+    pytest-xdist, whose workers send user properties back with their reports)."""
+    figures = sorted(
+        value
+        for report in terminalreporter.stats.get("passed", [])
+        for name, value in report.user_properties
+        if name == "figure"
+    )
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.line(line)

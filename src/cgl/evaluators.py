@@ -68,6 +68,11 @@ EVALUATORS: dict[str, Evaluator] = {"accuracy": accuracy, "rocauc": rocauc}
 EVALUATORS_AT_K = {"hits": hits_at_k}
 
 
+#: Metrics that rank a score per item against a binary label: a scenario scored by one of
+#: them is binary (both classes known from the start, predictions are scores).
+SCORE_METRICS = ("rocauc",)
+
+
 def get_evaluator(name: str) -> Evaluator:
     """Look an evaluator up by its config name (`accuracy`, `rocauc`, `hits@K`)."""
     if name in EVALUATORS:

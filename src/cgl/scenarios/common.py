@@ -15,7 +15,7 @@ import torch
 
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.errors import ConfigError
-from cgl.evaluators import get_evaluator
+from cgl.evaluators import SCORE_METRICS, get_evaluator
 
 SUPPORTED = {
     "nc": ("taskil", "classil", "domainil", "timeil"),
@@ -135,6 +135,12 @@ class ScenarioLoader(ABC):
         self.num_feats = data.num_feats
         self.metric = metric
         self.evaluator = get_evaluator(metric)
+        self.binary = metric in SCORE_METRICS
+        if self.binary and self.num_classes != 2:
+            raise ConfigError(
+                f"metric={metric} scores a binary label per item, but {data.name} has "
+                f"{self.num_classes} classes in this scenario."
+            )
         self.task_of_item, self.task_classes = assign_tasks(data, incr_type, num_tasks)
         split = (
             data.split

@@ -17,9 +17,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from cgl.datasets.base import ContinualData
-from cgl.errors import ConfigError
 from cgl.scenarios.common import EvalView, ScenarioLoader
-from cgl.scenarios.links import SCORE_METRICS
 
 SPLITS = ("train", "val", "test")
 
@@ -73,12 +71,6 @@ class GCScenarioLoader(ScenarioLoader):
 
     def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
-        self.binary = self.metric in SCORE_METRICS
-        if self.binary and self.num_classes != 2:
-            raise ConfigError(
-                f"metric={self.metric} scores a binary graph label, but {data.name} has "
-                f"{self.num_classes} classes."
-            )
         self._graphs = learner_graphs(data.graphs)
 
     def model_kwargs(self) -> dict[str, int]:

@@ -19,12 +19,8 @@ import dgl
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.errors import ConfigError
 from cgl.scenarios.common import SPLIT_CODES, EvalView, ScenarioLoader, bucket_by_value
 from cgl.scenarios.link_data import LinkDataset, message_graph, pair_keys, sample_negative_pairs
-
-#: Metrics that score a per-link score against a binary label: such an LC scenario is binary.
-SCORE_METRICS = ("rocauc",)
 
 
 class LinkScenarioLoader(ScenarioLoader):
@@ -61,15 +57,6 @@ class LCScenarioLoader(LinkScenarioLoader):
     scores; the data must then have exactly two classes."""
 
     level = "lc"
-
-    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
-        super().__init__(data, incr_type, num_tasks, **kwargs)
-        self.binary = self.metric in SCORE_METRICS
-        if self.binary and self.num_classes != 2:
-            raise ConfigError(
-                f"metric={self.metric} scores a binary link label, but {data.name} has "
-                f"{self.num_classes} link classes for this scenario."
-            )
 
     def _dataset(self, tasks: list[int]) -> LinkDataset:
         """Every visible link as an item; labels and masks of `tasks` only."""

@@ -14,6 +14,7 @@ import torch
 from dgl.dataloading import GraphDataLoader
 
 from cgl.trainers.base import BaseTrainer
+from cgl.trainers.classification import ClassificationEvents
 from cgl.trainers.nodes import masked_loss
 
 
@@ -43,7 +44,7 @@ def with_self_loops(batch: dgl.DGLGraph) -> dgl.DGLGraph:
     return looped
 
 
-class GCTrainer(BaseTrainer):
+class GCTrainer(ClassificationEvents, BaseTrainer):
     """Graph classification. kwargs: `batch_size` (graphs per minibatch, default 128).
 
     Under a binary scenario (a score metric such as ROC-AUC) both classes are known from the
@@ -52,10 +53,6 @@ class GCTrainer(BaseTrainer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 128))
         super().__init__(*args, **kwargs)
-
-    @property
-    def binary(self) -> bool:
-        return bool(getattr(self.scenario, "binary", False))
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         """GraphDataLoaders over the train (shuffled), val and test graphs; an empty split
@@ -70,15 +67,8 @@ class GCTrainer(BaseTrainer):
             )
         return tuple(loaders)
 
-    def processBeforeTraining(
-        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
-    ):
-        """Turn on the classes the model may predict: those of the task's training graphs, or
-        both classes of a binary scenario (so every graph gets a finite score)."""
-        if self.binary:
-            curr_model.observe_labels(torch.arange(self.scenario.num_classes))
-        else:
-            curr_model.observe_labels(curr_dataset.label[curr_dataset.train_mask])
+    def train_labels(self, dataset) -> torch.Tensor:
+        return dataset.label[dataset.train_mask]
 
     def _graph(self, batch: dict) -> dgl.DGLGraph:
         return with_self_loops(batch["graph"]).to(self.device)
@@ -92,14 +82,6 @@ class GCTrainer(BaseTrainer):
         logits = model(graph, graph.ndata["feat"], task_masks)
         loss = masked_loss(self.loss_fn, logits, _curr_batch["label"].to(self.device))
         return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
-
-    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
-        """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
-        margin over class 0), which is what ROC-AUC ranks."""
-        results = self.inference(model, _curr_batch, None)
-        logits = results["logits"]
-        preds = logits[:, 1] - logits[:, 0] if self.binary else results["preds"]
-        return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}
 
     def batch_targets(self, batch) -> torch.Tensor:
         return batch["label"]

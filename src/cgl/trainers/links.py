@@ -13,6 +13,7 @@ import torch
 
 from cgl.scenarios.link_data import LinkDataset, pair_keys, sample_negative_pairs
 from cgl.trainers.base import BaseTrainer
+from cgl.trainers.classification import ClassificationEvents
 from cgl.trainers.nodes import masked_loss, with_self_loops
 
 
@@ -50,24 +51,13 @@ class LinkTrainer(BaseTrainer):
         return batch.item_ids
 
 
-class LCTrainer(LinkTrainer):
+class LCTrainer(ClassificationEvents, LinkTrainer):
     """Link classification. Under a binary scenario (the scenario's `binary`, e.g. BeGin's
     Bitcoin Time-IL scored by ROC-AUC) the two classes are known from the start and evaluation
     predicts a score per link instead of a class."""
 
-    @property
-    def binary(self) -> bool:
-        return bool(getattr(self.scenario, "binary", False))
-
-    def processBeforeTraining(
-        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
-    ):
-        """Turn on the classes the model may predict: those of the task's training links, or
-        both classes of a binary scenario (so every link gets a finite score)."""
-        if self.binary:
-            curr_model.observe_labels(torch.arange(self.scenario.num_classes))
-        else:
-            curr_model.observe_labels(curr_dataset.label[curr_dataset.train_mask])
+    def train_labels(self, dataset: LinkDataset) -> torch.Tensor:
+        return dataset.label[dataset.train_mask]
 
     def _logits(self, model, batch: PairBatch) -> torch.Tensor:
         return model(batch.graph, batch.graph.ndata["feat"], batch.pairs, batch.task_masks)
@@ -80,14 +70,6 @@ class LCTrainer(LinkTrainer):
             "logits": logits,
             "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels),
         }
-
-    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
-        """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
-        margin over class 0), which is what ROC-AUC ranks."""
-        results = self.inference(model, _curr_batch, None)
-        logits = results["logits"]
-        preds = logits[:, 1] - logits[:, 0] if self.binary else results["preds"]
-        return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}
 
     def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         return model.observed_logits(batch.graph, batch.graph.ndata["feat"], batch.pairs)

@@ -13,6 +13,7 @@ import dgl
 import torch
 
 from cgl.trainers.base import BaseTrainer
+from cgl.trainers.classification import ClassificationEvents
 
 
 def with_self_loops(graph: dgl.DGLGraph) -> dgl.DGLGraph:
@@ -28,18 +29,15 @@ def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return loss_fn(logits[visible], labels[visible])
 
 
-class NCTrainer(BaseTrainer):
+class NCTrainer(ClassificationEvents, BaseTrainer):
     """Full-graph node classification: one batch per split, the whole graph in each."""
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset).to(self.device)
         return tuple([(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test"))
 
-    def processBeforeTraining(
-        self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
-    ):
-        train = curr_dataset.ndata["train_mask"]
-        curr_model.observe_labels(curr_dataset.ndata["label"][train])
+    def train_labels(self, dataset: dgl.DGLGraph) -> torch.Tensor:
+        return dataset.ndata["label"][dataset.ndata["train_mask"]]
 
     def _forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked logits and labels of the batch's items."""
@@ -49,7 +47,8 @@ class NCTrainer(BaseTrainer):
 
     def inference(self, model, _curr_batch, training_states) -> dict:
         logits, labels = self._forward(model, _curr_batch)
-        return {"preds": logits.argmax(-1), "loss": masked_loss(self.loss_fn, logits, labels)}
+        loss = masked_loss(self.loss_fn, logits, labels)
+        return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
 
     def batch_targets(self, batch) -> torch.Tensor:
         graph, mask = batch
