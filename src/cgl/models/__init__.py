@@ -1,6 +1,6 @@
 """Models: GCN-family networks for node, link and graph level, sharing one class head."""
 
-from cgl.models.heads import ObservedClassHead
+from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.link import GCNLinkClassifier, GCNLinkPredictor, GCNPairEncoder
 from cgl.models.node import GCNEncoder, GCNNode
 
@@ -11,4 +11,5 @@ __all__ = [
     "GCNNode",
     "GCNPairEncoder",
     "ObservedClassHead",
+    "ObservedClassifier",
 ]

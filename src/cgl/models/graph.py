@@ -12,7 +12,7 @@ import torch
 from dgl.nn import AvgPooling, GraphConv, MaxPooling, SumPooling
 from torch import nn
 
-from cgl.models.heads import ObservedClassHead
+from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.node import GCNEncoder
 
 READOUTS = {"mean": AvgPooling, "sum": SumPooling, "max": MaxPooling}
@@ -48,7 +48,7 @@ class EdgeAwareGraphConv(nn.Module):
         return self.conv(graph, feat) + self.edge(graph.ndata[EDGE_IN])
 
 
-class GCNGraph(nn.Module):
+class GCNGraph(ObservedClassifier):
     """Graph classifier; `observe_labels` and task masks live in its head."""
 
     def __init__(
@@ -74,20 +74,9 @@ class GCNGraph(nn.Module):
         self.readout = READOUTS[readout]()
         self.head = ObservedClassHead(hidden, num_classes)
 
-    def observe_labels(self, labels: torch.Tensor) -> None:
-        self.head.observe_labels(labels)
-
     def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor) -> torch.Tensor:
         """One vector per graph of the (batched) `graph`."""
         with graph.local_scope():
             if self.uses_edge_feats:
                 graph.ndata[EDGE_IN] = aggregate_edge_feats(graph)
             return self.readout(graph, self.encoder(graph, feat))
-
-    def forward(
-        self, graph: dgl.DGLGraph, feat: torch.Tensor, task_masks: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.head(self.embed(graph, feat), task_masks)
-
-    def observed_logits(self, graph: dgl.DGLGraph, feat: torch.Tensor) -> torch.Tensor:
-        return self.head.observed_logits(self.embed(graph, feat))

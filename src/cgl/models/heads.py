@@ -41,3 +41,28 @@ class ObservedClassHead(nn.Module):
     def observed_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Raw logits of the classes the model can currently predict (MAS's output)."""
         return self.linear(h)[:, self.allowed()]
+
+
+class ObservedClassifier(nn.Module):
+    """An embedding network followed by an ObservedClassHead, for every level.
+
+    Subclasses build `self.head` and define `embed(*inputs)` (a graph and its features, plus
+    the pairs for links); the head's bookkeeping is written here once. Task masks go by
+    keyword, since the inputs differ per level.
+    """
+
+    head: ObservedClassHead
+
+    def embed(self, *inputs: object) -> torch.Tensor:
+        """One vector per item (node, pair or graph)."""
+        raise NotImplementedError
+
+    def observe_labels(self, labels: torch.Tensor) -> None:
+        self.head.observe_labels(labels)
+
+    def forward(self, *inputs: object, task_masks: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.embed(*inputs), task_masks)
+
+    def observed_logits(self, *inputs: object) -> torch.Tensor:
+        """Raw logits of the classes the model can currently predict (MAS's output)."""
+        return self.head.observed_logits(self.embed(*inputs))

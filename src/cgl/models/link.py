@@ -12,7 +12,7 @@ import dgl
 import torch
 from torch import nn
 
-from cgl.models.heads import ObservedClassHead
+from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.node import GCNEncoder
 
 
@@ -32,7 +32,7 @@ class GCNPairEncoder(nn.Module):
         return self.pair(h[pairs[:, 0]] * h[pairs[:, 1]])
 
 
-class GCNLinkClassifier(nn.Module):
+class GCNLinkClassifier(ObservedClassifier):
     """Link classifier: class logits per pair; `observe_labels` and task masks as for nodes."""
 
     def __init__(
@@ -48,22 +48,8 @@ class GCNLinkClassifier(nn.Module):
         self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
         self.head = ObservedClassHead(hidden, num_classes)
 
-    def observe_labels(self, labels: torch.Tensor) -> None:
-        self.head.observe_labels(labels)
-
-    def forward(
-        self,
-        graph: dgl.DGLGraph,
-        feat: torch.Tensor,
-        pairs: torch.Tensor,
-        task_masks: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.head(self.pairs(graph, feat, pairs), task_masks)
-
-    def observed_logits(
-        self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor
-    ) -> torch.Tensor:
-        return self.head.observed_logits(self.pairs(graph, feat, pairs))
+    def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return self.pairs(graph, feat, pairs)
 
 
 class GCNLinkPredictor(nn.Module):

@@ -11,7 +11,7 @@ import torch
 from dgl.nn import GraphConv
 from torch import nn
 
-from cgl.models.heads import ObservedClassHead
+from cgl.models.heads import ObservedClassHead, ObservedClassifier
 
 
 class GCNEncoder(nn.Module):
@@ -39,7 +39,7 @@ class GCNEncoder(nn.Module):
         return h
 
 
-class GCNNode(nn.Module):
+class GCNNode(ObservedClassifier):
     """Node classifier; `observe_labels` and task masks live in its head."""
 
     def __init__(
@@ -55,13 +55,5 @@ class GCNNode(nn.Module):
         self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
         self.head = ObservedClassHead(hidden, num_classes)
 
-    def observe_labels(self, labels: torch.Tensor) -> None:
-        self.head.observe_labels(labels)
-
-    def forward(
-        self, graph: dgl.DGLGraph | list, feat: torch.Tensor, task_masks: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.head(self.encoder(graph, feat), task_masks)
-
-    def observed_logits(self, graph: dgl.DGLGraph | list, feat: torch.Tensor) -> torch.Tensor:
-        return self.head.observed_logits(self.encoder(graph, feat))
+    def embed(self, graph: dgl.DGLGraph | list, feat: torch.Tensor) -> torch.Tensor:
+        return self.encoder(graph, feat)

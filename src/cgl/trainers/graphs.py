@@ -79,7 +79,7 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
         task_masks = _curr_batch.get("task_mask")
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
-        logits = model(graph, graph.ndata["feat"], task_masks)
+        logits = model(graph, graph.ndata["feat"], task_masks=task_masks)
         loss = masked_loss(self.loss_fn, logits, _curr_batch["label"].to(self.device))
         return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
 

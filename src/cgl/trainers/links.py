@@ -60,7 +60,9 @@ class LCTrainer(ClassificationEvents, LinkTrainer):
         return dataset.label[dataset.train_mask]
 
     def _logits(self, model, batch: PairBatch) -> torch.Tensor:
-        return model(batch.graph, batch.graph.ndata["feat"], batch.pairs, batch.task_masks)
+        return model(
+            batch.graph, batch.graph.ndata["feat"], batch.pairs, task_masks=batch.task_masks
+        )
 
     def inference(self, model, _curr_batch, training_states) -> dict:
         """Class logits of the batch's pairs, restricted to each pair's task under Task-IL."""

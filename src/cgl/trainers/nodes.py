@@ -42,7 +42,7 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
     def _forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked logits and labels of the batch's items."""
         graph, mask = batch
-        logits = model(graph, graph.ndata["feat"], graph.ndata.get("task_specific_mask"))
+        logits = model(graph, graph.ndata["feat"], task_masks=graph.ndata.get("task_specific_mask"))
         return logits[mask], graph.ndata["label"][mask]
 
     def inference(self, model, _curr_batch, training_states) -> dict:
@@ -97,7 +97,7 @@ class NCMinibatchTrainer(NCTrainer):
     def _forward(self, model, batch):
         _, _, blocks = batch
         dst = blocks[-1].dstdata
-        logits = model(blocks, blocks[0].srcdata["feat"], dst.get("task_specific_mask"))
+        logits = model(blocks, blocks[0].srcdata["feat"], task_masks=dst.get("task_specific_mask"))
         return logits, dst["label"]
 
     def batch_targets(self, batch) -> torch.Tensor:
