@@ -17,21 +17,25 @@ def tiny_nodes(seed: int = 0, num_nodes: int = 240) -> ContinualData:
     return synthetic_nodes(seed=seed, num_nodes=num_nodes, num_feats=8)
 
 
-def make_trainer(trainer_cls, incr_type="class", num_tasks=4, seed=0, epochs=3, **kwargs):
-    """A trainer on tiny synthetic nodes with a small GCN, seeded like a CLI run."""
-    torch.manual_seed(seed)
-    scenario = NCScenarioLoader(tiny_nodes(seed), incr_type, num_tasks, seed=seed)
-    model = GCNNode(scenario.num_feats, scenario.num_classes, hidden=16, num_layers=2)
+def build_trainer(trainer_cls, model, scenario, **kwargs):
+    """The tests' trainer settings at every level: Adam lr 1e-2, cross-entropy, CPU, no bar."""
     return trainer_cls(
         model,
         scenario,
         functools.partial(torch.optim.Adam, lr=1e-2),
         torch.nn.CrossEntropyLoss(),
         "cpu",
-        num_epochs=epochs,
         progress=False,
         **kwargs,
     )
+
+
+def make_trainer(trainer_cls, incr_type="class", num_tasks=4, seed=0, epochs=3, **kwargs):
+    """A trainer on tiny synthetic nodes with a small GCN, seeded like a CLI run."""
+    torch.manual_seed(seed)
+    scenario = NCScenarioLoader(tiny_nodes(seed), incr_type, num_tasks, seed=seed)
+    model = GCNNode(scenario.num_feats, scenario.num_classes, hidden=16, num_layers=2)
+    return build_trainer(trainer_cls, model, scenario, num_epochs=epochs, **kwargs)
 
 
 def path_graph(num_nodes: int) -> dgl.DGLGraph:

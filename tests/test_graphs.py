@@ -6,7 +6,6 @@ in one Hydra multirun, a lamb sweep, and `--help`.
 
 from __future__ import annotations
 
-import functools
 import itertools
 
 import dgl
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FAST, REPO, make_cfg, results_under, run_cli
+from helpers import build_trainer
 
 from cgl.algorithms import trainer_class
 from cgl.algorithms.mas import GCClassILMASTrainer, GCTaskILMASTrainer
@@ -52,16 +52,7 @@ def make_gc_trainer(trainer_cls, incr_type="class", epochs=2, seed=0, **kwargs):
     torch.manual_seed(seed)
     scenario = GCScenarioLoader(tiny_graphs(seed), incr_type, num_tasks=4, seed=seed)
     model = GCNGraph(**scenario.model_kwargs(), hidden=16, num_layers=2)
-    return trainer_cls(
-        model,
-        scenario,
-        functools.partial(torch.optim.Adam, lr=1e-2),
-        torch.nn.CrossEntropyLoss(),
-        "cpu",
-        num_epochs=epochs,
-        progress=False,
-        **kwargs,
-    )
+    return build_trainer(trainer_cls, model, scenario, num_epochs=epochs, **kwargs)
 
 
 # ---- synthetic data ---------------------------------------------------------------------------

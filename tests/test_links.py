@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import pytest
 import torch
 from conftest import FAST, make_cfg, results_under, run_cli
+from helpers import build_trainer
 
 from cgl.algorithms.mas import LCClassILMASTrainer, LPTimeILMASTrainer
 from cgl.datasets.synthetic.links import synthetic_links
@@ -45,9 +45,7 @@ def make_link_trainer(trainer_cls, scenario, **model_kw):
     torch.manual_seed(0)
     model_cls = GCNLinkClassifier if scenario.level == "lc" else GCNLinkPredictor
     model = model_cls(**scenario.model_kwargs(), **{"hidden": 8, "num_layers": 2, **model_kw})
-    optimizer_fn = functools.partial(torch.optim.Adam, lr=1e-2)
-    loss = torch.nn.CrossEntropyLoss()
-    return trainer_cls(model, scenario, optimizer_fn, loss, "cpu", progress=False)
+    return build_trainer(trainer_cls, model, scenario)
 
 
 def keys_of(src, dst, num_nodes) -> set[int]:
