@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import dgl
@@ -15,6 +16,17 @@ from cgl.scenarios.nodes import NCScenarioLoader
 
 def tiny_nodes(seed: int = 0, num_nodes: int = 240) -> ContinualData:
     return synthetic_nodes(seed=seed, num_nodes=num_nodes, num_feats=8)
+
+
+def tiny_multilabel_nodes(seed: int = 0, num_labels: int = 5) -> ContinualData:
+    """tiny_nodes with `num_labels` binary labels per node (a few unknown, -1) instead of a
+    class: label j is on for the nodes of class j, and for a random tenth of the others."""
+    data = tiny_nodes(seed)
+    gen = torch.Generator().manual_seed(seed)
+    label = (data.label[:, None] == torch.arange(num_labels)).long()
+    label[torch.rand(label.shape, generator=gen) < 0.1] = 1
+    label[torch.rand(label.shape, generator=gen) < 0.05] = -1
+    return dataclasses.replace(data, label=label, num_classes=num_labels)
 
 
 def build_trainer(trainer_cls, model, scenario, **kwargs):

@@ -60,14 +60,18 @@ def test_lamb_sweep_as_users_type_it(tmp_path):
     assert all(r["trainer_class"] == "NCClassILMASTrainer" for r in results)
 
 
-def test_minibatch_switch_runs_the_minibatch_mas_trainer(tmp_path):
+def test_minibatch_switch_runs_the_minibatch_mas_trainers(tmp_path):
     proc = run_cli(
-        *SMALL, f"hydra.run.dir={tmp_path}", "trainer=minibatch", "trainer.kwargs.batch_size=64"
-    )
+        "-m", *SMALL, f"hydra.sweep.dir={tmp_path}", "trainer=minibatch",
+        "trainer.kwargs.batch_size=64", "scenario=classil,taskil,domainil,timeil",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (result,) = results_under(tmp_path)
-    assert result["trainer_class"] == "NCClassILMASMinibatchTrainer"
-    assert np.array(result["matrices"]["test"], dtype=float).shape == (4, 5)
+    results = results_under(tmp_path)
+    assert sorted(r["trainer_class"] for r in results) == [
+        f"NC{name}MASMinibatchTrainer" for name in ("ClassIL", "DomainIL", "TaskIL", "TimeIL")
+    ]
+    for result in results:
+        assert np.array(result["matrices"]["test"], dtype=float).shape == (4, 5)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +82,7 @@ def test_minibatch_switch_runs_the_minibatch_mas_trainer(tmp_path):
         (["lamb=-1"], "lamb must be >= 0"),
         (["epochs=0"], "epochs must be at least 1"),
         (["num_tasks=9"], "classes"),
+        (["level=gc", "level.trainer_kwargs.batch_size=0"], "must be a positive integer"),
     ],
 )
 def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, overrides, message):

@@ -3,12 +3,17 @@ source's real format for the rest, offline errors, and the processed cache."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
+import http.server
 import io
 import json
 import logging
 import pickle
+import shutil
 import tarfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, make_cfg, run_cli
+from conftest import REPO, SHARED_DATASETS, make_cfg, results_under, run_cli
 from real_files import place, place_planetoid
 
 from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap
@@ -209,6 +214,57 @@ def test_ogbn_proteins_species_domains_and_mean_edge_features(tmp_path):
     assert data.graph.ndata["feat"][1].tolist() == [0.5, 0.5]
 
 
+def write_proteins_files(data_dir: Path, per_species: int = 60, num_labels: int = 6) -> None:
+    """ogbn-proteins' raw files for a small graph of 8 species whose labels can be learnt:
+    each protein has a hidden group that sets its likely functions, its associations stay in
+    its species and group, and the association features are centred on the group."""
+    rng = np.random.default_rng(0)
+    species = np.repeat([3702, 4932, 6239, 7227, 7955, 9606, 10090, 511145], per_species)
+    num_nodes = len(species)
+    group = rng.integers(0, 4, num_nodes)
+    functions = rng.random((4, num_labels)) < 0.5
+    noise = rng.random((num_nodes, num_labels)) < 0.1
+    labels = (functions[group] ^ noise).astype(int)
+    peers = [
+        np.flatnonzero((species == species[i]) & (group == group[i]) & (np.arange(num_nodes) != i))
+        for i in range(num_nodes)
+    ]
+    edges = np.array([(i, j) for i in range(num_nodes) for j in rng.choice(peers[i], 3)])
+    edge_feat = rng.normal(size=(4, 8))[group[edges[:, 0]]] + rng.normal(size=(len(edges), 8))
+    raw = data_dir / "ogbn_proteins" / "raw"
+    write_gz_table(raw / "edge.csv.gz", edges)
+    write_gz_table(raw / "edge-feat.csv.gz", edge_feat.round(4))
+    write_gz_table(raw / "node-label.csv.gz", labels)
+    write_gz_table(raw / "species.csv.gz", species[:, None])
+
+
+def test_ogbn_proteins_domain_il_trains_on_every_label(tmp_path, record_property):
+    """The multi-label path end to end: the real loader on files in OGB's format, a task per
+    species, one BCE per label, and ROC-AUC averaged over the labels."""
+    write_proteins_files(tmp_path / "data")
+    result = run_cli(
+        "-m", "level=nc", "scenario=domainil", "dataset=ogbn-proteins", "method=mas,bare",
+        "logger=none", "progress=false", f"data_dir={tmp_path / 'data'}",
+        f"hydra.sweep.dir={tmp_path / 'runs'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = {r["choices"]["method"]: r for r in results_under(tmp_path / "runs")}
+    assert set(runs) == {"mas", "bare"}
+    for run in runs.values():
+        assert run["status"] == "completed" and run["metric"] == "rocauc"
+        assert np.asarray(run["matrices"]["test"]).shape == (8, 9)  # 8 species, BeGin's count
+    assert runs["mas"]["trainer_class"] == "NCDomainILMASTrainer"
+    assert runs["mas"]["summary"]["AP"] > 0.7  # the labels follow the groups; chance is 0.5
+    record_property(
+        "figure",
+        "ogbn-proteins format (480 proteins, 6 labels) nc domainil: "
+        + ", ".join(
+            f"{name} AP {run['summary']['AP']:.3f} AF {run['summary']['AF']:.3f}"
+            for name, run in sorted(runs.items())
+        ),
+    )
+
+
 def test_ogbl_collab_reads_split_files_without_unpickling(tmp_path):
     folder = tmp_path / "ogbl_collab"
     write_gz_table(folder / "raw" / "edge.csv.gz", [[0, 1], [1, 2], [0, 1]])
@@ -364,6 +420,72 @@ def test_real_download_failure_names_url_and_path(tmp_path, monkeypatch):
         download.fetch(tmp_path, raw, "demo")
     assert url in str(caught.value) and str(tmp_path / "x" / "nothing.csv") in str(caught.value)
     assert not (tmp_path / "x" / "nothing.csv.part").exists()
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A local HTTP server over a folder: the download path runs as it would online."""
+    root = tmp_path / "server"
+    root.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+def test_first_use_downloads_unpacks_and_caches_then_needs_no_server(
+    tmp_path, file_server, monkeypatch
+):
+    monkeypatch.delenv(download.OFFLINE_ENV)
+    root, base = file_server
+    with zipfile.ZipFile(root / "cora_v2.zip", "w") as archive:
+        for part in planetoid.PLANETOID_PARTS:
+            source = SHARED_DATASETS / "planetoid" / f"ind.cora.{part}"
+            archive.write(source, f"ind.cora_v2.{part}")
+    shutil.copyfile(SHARED_DATASETS / "snap" / "soc-sign-bitcoinotc.csv.gz", root / "otc.csv.gz")
+    real_archive = planetoid.planetoid_archive
+    monkeypatch.setattr(
+        planetoid,
+        "planetoid_archive",
+        lambda name: dataclasses.replace(real_archive(name), url=f"{base}/cora_v2.zip"),
+    )
+    monkeypatch.setattr(
+        snap, "BITCOIN", dataclasses.replace(snap.BITCOIN, url=f"{base}/otc.csv.gz")
+    )
+    data_dir = tmp_path / "data"
+
+    cora = planetoid.load_planetoid("cora", str(data_dir))
+    bitcoin = snap.load_bitcoin(str(data_dir), scenario="classil")
+    assert (cora.graph.num_nodes(), cora.graph.num_edges()) == (2708, 10556)
+    assert bitcoin.graph.num_edges() == 35592
+    assert (data_dir / "cora_v2_d697a464" / "ind.cora_v2.graph").exists()  # DGL's layout
+    assert (data_dir / snap.BITCOIN.path).exists()
+    assert not list(data_dir.rglob("*.part"))
+
+    for served in root.iterdir():
+        served.unlink()  # from now on the server has nothing: the cache must answer
+    assert torch.equal(planetoid.load_planetoid("cora", str(data_dir)).label, cora.label)
+    assert torch.equal(snap.load_bitcoin(str(data_dir), scenario="classil").label, bitcoin.label)
+
+
+def test_downloaded_file_with_the_wrong_checksum_is_removed(tmp_path, file_server, monkeypatch):
+    monkeypatch.delenv(download.OFFLINE_ENV)
+    root, base = file_server
+    (root / "otc.csv.gz").write_bytes(gzip.compress(b"1,2,3,1000\n"))
+    monkeypatch.setattr(
+        snap, "BITCOIN", dataclasses.replace(snap.BITCOIN, url=f"{base}/otc.csv.gz")
+    )
+    with pytest.raises(DatasetUnavailableError, match="expected sha256"):
+        snap.load_bitcoin(str(tmp_path), scenario="classil")
+    assert not (tmp_path / snap.BITCOIN.path).exists()
 
 
 def test_cli_offline_prints_one_paragraph_and_exits_nonzero(tmp_path):

@@ -39,6 +39,15 @@ def test_rocauc_perfect_reversed_and_undefined():
     assert math.isnan(rocauc(t(0.1, 0.2), t(1, 1)))
 
 
+def test_multilabel_rocauc_averages_the_defined_labels_and_skips_unknown_entries():
+    scores = torch.tensor([[0.1, 0.9, 0.3], [0.4, 0.8, 0.2], [0.35, 0.7, 0.9], [0.8, 0.6, 0.5]])
+    truth = torch.tensor([[0, 1, 1], [0, 1, -1], [1, 1, 0], [1, 1, -1]])
+    # label 0: the single-label case by hand above (0.75); label 1: one class only, skipped;
+    # label 2: the unknown entries dropped, pos 0.3 vs neg 0.9 -> 0.0
+    assert rocauc(scores, truth) == pytest.approx((0.75 + 0.0) / 2)
+    assert math.isnan(rocauc(scores[:, 1:2], truth[:, 1:2]))
+
+
 def test_rocauc_equals_pairwise_definition_with_many_ties():
     gen = torch.Generator().manual_seed(0)
     scores = torch.randint(0, 5, (300,), generator=gen).float()  # 5 values: ties everywhere

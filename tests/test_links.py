@@ -13,7 +13,7 @@ from helpers import build_trainer
 from cgl.algorithms.mas import LCClassILMASTrainer, LPTimeILMASTrainer
 from cgl.datasets.synthetic.links import synthetic_links
 from cgl.errors import ConfigError
-from cgl.experiment import run, validate
+from cgl.experiment import build_scenario, load_dataset, run, trainer_kwargs, validate
 from cgl.models import GCNLinkClassifier, GCNLinkPredictor
 from cgl.scenarios.common import SPLIT_CODES
 from cgl.scenarios.link_data import pair_keys
@@ -143,6 +143,20 @@ def test_evaluation_negatives_never_coincide_with_a_link(incr_type):
         in_task = scenario.task_of_item == task
         nodes = set(torch.cat([scenario.src[in_task], scenario.dst[in_task]]).tolist())
         assert set(pairs.view(-1).tolist()) <= nodes
+
+
+def test_level_config_sets_the_negative_counts():
+    cfg = make_cfg("level=lp", "scenario=timeil", "level.scenario_kwargs.num_negatives=7")
+    scenario = build_scenario(cfg, load_dataset(cfg))
+    negatives = scenario.candidate_truth == 0
+    for task in range(scenario.num_tasks):
+        for split in ("val", "test"):
+            in_split = scenario.candidate_split == SPLIT_CODES[split]
+            assert int((negatives & in_split & (scenario.candidate_task == task)).sum()) == 7
+    cfg = make_cfg("level=lp", "scenario=timeil", "level.trainer_kwargs.negative_ratio=3")
+    assert trainer_kwargs(cfg) == {"negative_ratio": 3}
+    with pytest.raises(ConfigError, match="positive integer"):
+        validate(make_cfg("level=lp", "scenario=timeil", "level.scenario_kwargs.num_negatives=0"))
 
 
 def test_training_negatives_hit_hidden_links_only_by_chance():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dgl
 import pytest
 import torch
-from helpers import make_trainer, tiny_nodes
+from helpers import build_trainer, make_trainer, tiny_multilabel_nodes, tiny_nodes
 
 from cgl.datasets.base import SPLIT_TEST
 from cgl.errors import ConfigError
+from cgl.models import GCNNode
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.trainers import NCTrainer
 
@@ -118,3 +119,55 @@ def test_too_many_tasks_for_the_classes_is_refused():
 def test_same_seed_same_matrices_on_cpu():
     first, second = (make_trainer(NCTrainer, seed=4).run() for _ in range(2))
     assert (first["test"] == second["test"]).all()
+
+
+# ---- multi-label nodes (ogbn-proteins' kind: a row of binary labels per node) ------------------
+@pytest.mark.parametrize("incr_type", ["domain", "time"])
+def test_multilabel_rows_are_shown_whole_or_hidden_whole(incr_type):
+    scenario = NCScenarioLoader(tiny_multilabel_nodes(), incr_type, 4, metric="rocauc", seed=0)
+    truth = scenario.data.label
+    for task, graph in walk_scores(scenario):
+        ids, labels = graph.ndata[dgl.NID], graph.ndata["label"]
+        assert labels.shape == (graph.num_nodes(), 5)
+        shown = scenario.split_mask("train", [task]) | scenario.split_mask("val", [task])
+        assert torch.equal(labels[shown[ids]], truth[ids[shown[ids]]])
+        assert torch.all(labels[~shown[ids]] == -1)
+    for view in scenario.eval_views():
+        assert view.dataset.ndata["label"].shape[1] == 5
+        assert torch.all(view.dataset.ndata["label"] == -1)
+
+
+def walk_scores(scenario):
+    """`walk` for a score metric: every item gets a score per label."""
+    for task in range(scenario.num_tasks):
+        yield task, scenario.get_current_dataset()
+        views = scenario.eval_views()
+        preds = [torch.rand(v.item_ids.numel(), scenario.num_classes) for v in views]
+        scenario.next_task(views, preds)
+
+
+@pytest.mark.parametrize(
+    ("incr_type", "metric", "message"),
+    [("class", "rocauc", "multi-label"), ("task", "rocauc", "multi-label"),
+     ("domain", "accuracy", "scored per label")],
+)  # fmt: skip
+def test_multilabel_refuses_class_cuts_and_accuracy(incr_type, metric, message):
+    with pytest.raises(ConfigError, match=message):
+        NCScenarioLoader(tiny_multilabel_nodes(), incr_type, 4, metric=metric, seed=0)
+
+
+def test_multilabel_training_scores_every_label_without_seeing_test_rows():
+    torch.manual_seed(0)
+    scenario = NCScenarioLoader(tiny_multilabel_nodes(), "domain", 4, metric="rocauc", seed=0)
+    model = GCNNode(scenario.num_feats, scenario.num_classes, hidden=16, num_layers=2)
+    trainer = build_trainer(LabelSpy, model, scenario, num_epochs=30)
+    trainer.loss_fn = torch.nn.BCEWithLogitsLoss()
+    trainer.seen = []
+    result = trainer.run()
+    for ids, labels in trainer.seen:
+        visible = ids[(labels >= 0).any(dim=1)]
+        assert not torch.any(scenario.split_of_item[visible] == SPLIT_TEST)
+    assert bool(model.head.observed.all())  # every label is live from the first task
+    assert result["test"].shape == (4, 5) and torch.isfinite(torch.tensor(result["test"])).all()
+    # label j follows class j, which the features carry: well above chance after training
+    assert result["test"][-1, -1] > 0.7 > result["init_test"][-1]

@@ -8,6 +8,7 @@ ROC-AUC, a score per candidate for Hits@K); `gts` the ground truth the scenario 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
@@ -36,8 +37,22 @@ def rocauc(preds: torch.Tensor, gts: torch.Tensor) -> float:
     """Area under the ROC curve of scores `preds` for binary `gts` (1 positive, 0 negative).
 
     The Mann-Whitney form with average ranks, so a positive tied with a negative counts one
-    half; NaN when either class is missing (the curve is undefined).
+    half; NaN when either class is missing (the curve is undefined). For multi-label data
+    ([items, labels] scores and truths, -1 unknown) it is the mean over the labels whose known
+    entries hold both classes, as OGB scores ogbn-proteins.
     """
+    if gts.dim() == 2:
+        per_label = [
+            binary_rocauc(preds[:, j][gts[:, j] >= 0], gts[:, j][gts[:, j] >= 0])
+            for j in range(gts.shape[1])
+        ]
+        defined = [value for value in per_label if not math.isnan(value)]
+        return sum(defined) / len(defined) if defined else float("nan")
+    return binary_rocauc(preds, gts)
+
+
+def binary_rocauc(preds: torch.Tensor, gts: torch.Tensor) -> float:
+    """ROC-AUC of one binary label; see `rocauc`."""
     scores = preds.view(-1).detach().cpu().to(torch.float64)
     positive = gts.view(-1).cpu() == 1
     num_pos, num_neg = int(positive.sum()), int((~positive).sum())

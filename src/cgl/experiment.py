@@ -80,6 +80,10 @@ def validate(cfg: DictConfig) -> None:
             f"num_tasks must be at least 1 (or null for the dataset's default), "
             f"got {cfg.num_tasks}."
         )
+    for group in ("scenario_kwargs", "trainer_kwargs"):
+        for key, value in cfg.level[group].items():
+            if isinstance(value, int) and value < 1:
+                raise ConfigError(f"level.{group}.{key} must be a positive integer, got {value}.")
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
@@ -115,7 +119,24 @@ def build_scenario(cfg: DictConfig, data) -> Any:
         metric=setting.metric,
         seed=cfg.seed,
         split_ratio=tuple(cfg.split_ratio),
+        **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
     )
+
+
+def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The level's trainer settings (e.g. gc's batch size), then the trainer group's, which
+    win where both set a key (trainer=minibatch's batch size)."""
+    return OmegaConf.to_container(cfg.level.trainer_kwargs, resolve=True) | OmegaConf.to_container(
+        cfg.trainer.kwargs, resolve=True
+    )
+
+
+def task_loss(scenario) -> torch.nn.Module:
+    """The loss follows from the labels, so it is not a config key: one binary cross-entropy
+    per label for multi-label data, cross-entropy over the classes otherwise."""
+    if getattr(scenario, "multilabel", False):
+        return torch.nn.BCEWithLogitsLoss()
+    return torch.nn.CrossEntropyLoss()
 
 
 def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
@@ -148,7 +169,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
         model,
         scenario,
         functools.partial(torch.optim.Adam, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        torch.nn.CrossEntropyLoss(),
+        task_loss(scenario),
         cfg.device,
         num_epochs=cfg.epochs,
         patience=cfg.patience,
@@ -157,7 +178,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
         progress=cfg.progress,
         callbacks=[wandb_logger] if wandb_logger else [],
         **OmegaConf.to_container(cfg.method.kwargs, resolve=True),
-        **OmegaConf.to_container(cfg.trainer.kwargs, resolve=True),
+        **trainer_kwargs(cfg),
     )
     log.info(
         "%s on %s %s/%s: %d tasks, %s",

@@ -21,8 +21,8 @@ class ContinualData:
 
     name: str
     level: str
-    num_classes: int
-    label: torch.Tensor  # long, one per item
+    num_classes: int  # classes; for multi-label data, labels per item
+    label: torch.Tensor  # long: a class per item, or [items, labels] of 0/1 (multi-label)
     graph: dgl.DGLGraph | None = None  # nc, lc, lp: ndata['feat'] (float)
     graphs: list[dgl.DGLGraph] | None = None  # gc: each with ndata['feat'], maybe edata['feat']
     domain: torch.Tensor | None = None  # long, one per item (Domain-IL)
@@ -32,6 +32,17 @@ class ContinualData:
     @property
     def num_items(self) -> int:
         return int(self.label.shape[0])
+
+    @property
+    def multilabel(self) -> bool:
+        """Several binary labels per item (e.g. ogbn-proteins' 112 functions); -1 is unknown."""
+        return self.label.dim() == 2
+
+    @property
+    def labelled(self) -> torch.Tensor:
+        """Items with a known label (any known label, for multi-label data)."""
+        known = self.label >= 0
+        return known.any(dim=1) if self.multilabel else known
 
     @property
     def num_feats(self) -> int:

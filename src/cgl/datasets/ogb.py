@@ -157,11 +157,16 @@ def proteins_data(
     OGB's example and BeGin); the domain is the species (8, numbered in increasing taxon id);
     the label is the 112 binary functions (multi-label, ROC-AUC)."""
     num_nodes = len(labels)
-    sums = np.zeros((num_nodes, edge_feat.shape[1]))
-    counts = np.zeros(num_nodes)
-    for column in (0, 1):  # each association counts for both of its proteins
-        np.add.at(sums, edges[:, column], edge_feat)
-        np.add.at(counts, edges[:, column], 1)
+    ends = np.concatenate([edges[:, 0], edges[:, 1]])  # an association counts for both proteins
+    # bincount per feature: tens of times faster than np.add.at on 39.6M associations
+    sums = np.stack(
+        [
+            np.bincount(ends, weights=np.tile(edge_feat[:, k], 2), minlength=num_nodes)
+            for k in range(edge_feat.shape[1])
+        ],
+        axis=1,
+    )
+    counts = np.bincount(ends, minlength=num_nodes)
     feat = sums / np.maximum(counts, 1)[:, None]
     _, domain = np.unique(species.ravel(), return_inverse=True)
     return node_data("ogbn-proteins", edges, feat, labels, domain=domain)

@@ -52,6 +52,12 @@ def assign_tasks(
     if num_tasks < 1:
         raise ConfigError(f"num_tasks must be at least 1, got {num_tasks}.")
     if incr_type in ("task", "class"):
+        if data.multilabel:
+            raise ConfigError(
+                f"{data.name} is multi-label ({data.num_classes} binary labels per item): its "
+                f"items have no single class to cut into tasks, so it runs Domain-IL or Time-IL, "
+                f"not {incr_type.capitalize()}-IL."
+            )
         per_task = data.num_classes // num_tasks
         if per_task < 1:
             raise ConfigError(
@@ -69,7 +75,7 @@ def assign_tasks(
     if key is None:
         raise ConfigError(f"{data.name} has no {incr_type} per item: it cannot run {incr_type}-IL.")
     task_of_item = bucket_by_value(key, num_tasks, what=f"{data.name}'s {incr_type} values")
-    task_of_item[data.label < 0] = -1
+    task_of_item[~data.labelled] = -1
     all_classes = list(range(data.num_classes))
     return task_of_item, [all_classes] * num_tasks
 
@@ -135,7 +141,13 @@ class ScenarioLoader(ABC):
         self.num_feats = data.num_feats
         self.metric = metric
         self.evaluator = get_evaluator(metric)
-        self.binary = metric in SCORE_METRICS
+        self.multilabel = data.multilabel
+        self.binary = metric in SCORE_METRICS and not self.multilabel
+        if self.multilabel and metric not in SCORE_METRICS:
+            raise ConfigError(
+                f"{data.name} is multi-label: it is scored per label with one of "
+                f"{list(SCORE_METRICS)}, not metric={metric}."
+            )
         if self.binary and self.num_classes != 2:
             raise ConfigError(
                 f"metric={metric} scores a binary label per item, but {data.name} has "
@@ -171,7 +183,13 @@ class ScenarioLoader(ABC):
             & (self.split_of_item != SPLIT_TEST)
             & (self.split_of_item >= 0)
         )
+        if self.multilabel:
+            shown = shown.unsqueeze(1)  # an item's labels are shown or hidden together
         return torch.where(shown, self.data.label, torch.full_like(self.data.label, -1))
+
+    def hidden_labels(self, num_items: int) -> torch.Tensor:
+        """Labels for `num_items` items with every label hidden (evaluation views)."""
+        return torch.full((num_items, *self.data.label.shape[1:]), -1, dtype=torch.long)
 
     def split_mask(self, split: str, tasks: list[int]) -> torch.Tensor:
         """Items of `tasks` in `split` ('train', 'val', 'test')."""

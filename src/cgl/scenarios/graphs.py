@@ -108,7 +108,7 @@ class GCScenarioLoader(ScenarioLoader):
         items = torch.nonzero(self.split_mask("val", tasks) | self.split_mask("test", tasks)).view(
             -1
         )
-        hidden = torch.full((items.numel(),), -1, dtype=torch.long)
+        hidden = self.hidden_labels(items.numel())
         none = torch.zeros(items.numel(), dtype=torch.bool)
         view = self._graph_set(items, hidden, [none, none, ~none])
         return [EvalView(dataset=view, item_ids=items, tasks=tasks)]

@@ -70,7 +70,7 @@ class NCScenarioLoader(ScenarioLoader):
     def _view(self, at_task: int, tasks: list[int]) -> EvalView:
         graph = self._graph_until(at_task)
         ids = graph.ndata[dgl.NID]
-        graph.ndata["label"] = torch.full((graph.num_nodes(),), -1, dtype=torch.long)
+        graph.ndata["label"] = self.hidden_labels(graph.num_nodes())
         evaluate = self.split_mask("val", tasks) | self.split_mask("test", tasks)
         graph.ndata["test_mask"] = evaluate[ids]
         graph.ndata["train_mask"] = graph.ndata["val_mask"] = torch.zeros_like(evaluate[ids])

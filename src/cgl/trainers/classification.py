@@ -3,7 +3,9 @@ predict, and what evaluation hands the metric.
 
 Under a binary scenario (a score metric such as ROC-AUC, e.g. BeGin's Bitcoin Time-IL or
 ogbg-molhiv) both classes are known from the start and evaluation predicts a score per item
-instead of a class. Level trainers supply `train_labels`; their `inference` returns `logits`.
+instead of a class. A multi-label scenario (ogbn-proteins) has one logit per label, all of
+them live from the start, and evaluation hands the metric those logits as scores. Level
+trainers supply `train_labels`; their `inference` returns `logits`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ class ClassificationEvents:
     def binary(self) -> bool:
         return bool(getattr(self.scenario, "binary", False))
 
+    @property
+    def multilabel(self) -> bool:
+        return bool(getattr(self.scenario, "multilabel", False))
+
     def train_labels(self, dataset: Any) -> torch.Tensor:
         """Visible labels of the task's training items."""
         raise NotImplementedError
@@ -28,16 +34,21 @@ class ClassificationEvents:
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
     ):
         """Turn on the classes the model may predict: those of the task's training items, or
-        both classes of a binary scenario (so every item gets a finite score)."""
-        if self.binary:
+        every class of a binary or multi-label scenario (so every item gets finite scores)."""
+        if self.binary or self.multilabel:
             curr_model.observe_labels(torch.arange(self.scenario.num_classes))
         else:
             curr_model.observe_labels(self.train_labels(curr_dataset))
 
     def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
         """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
-        margin over class 0), which is what ROC-AUC ranks."""
+        margin over class 0), which is what ROC-AUC ranks; multi-label: a logit per label."""
         results = self.inference(model, _curr_batch, None)
         logits = results["logits"]
-        preds = logits[:, 1] - logits[:, 0] if self.binary else results["preds"]
+        if self.multilabel:
+            preds = logits
+        elif self.binary:
+            preds = logits[:, 1] - logits[:, 0]
+        else:
+            preds = results["preds"]
         return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}

@@ -22,10 +22,13 @@ def with_self_loops(graph: dgl.DGLGraph) -> dgl.DGLGraph:
 
 
 def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Loss over the items whose label is visible (evaluation views hide every label)."""
+    """Loss over the visible labels (evaluation views hide every label). Multi-label targets
+    ([items, labels] of 0/1) are taken entry by entry, as the floats a BCE loss expects."""
     visible = labels >= 0
     if not bool(visible.any()):
         return logits.new_zeros(())
+    if labels.dim() == 2:
+        return loss_fn(logits[visible], labels[visible].to(logits.dtype))
     return loss_fn(logits[visible], labels[visible])
 
 

@@ -17,8 +17,11 @@ from cgl.algorithms.mas.links import (
 from cgl.algorithms.mas.nodes import (
     NCClassILMASMinibatchTrainer,
     NCClassILMASTrainer,
+    NCDomainILMASMinibatchTrainer,
     NCDomainILMASTrainer,
+    NCTaskILMASMinibatchTrainer,
     NCTaskILMASTrainer,
+    NCTimeILMASMinibatchTrainer,
     NCTimeILMASTrainer,
 )
 
@@ -27,8 +30,11 @@ TRAINERS = {
     ("nc", "classil", False): NCClassILMASTrainer,
     ("nc", "classil", True): NCClassILMASMinibatchTrainer,
     ("nc", "taskil", False): NCTaskILMASTrainer,
+    ("nc", "taskil", True): NCTaskILMASMinibatchTrainer,
     ("nc", "domainil", False): NCDomainILMASTrainer,
+    ("nc", "domainil", True): NCDomainILMASMinibatchTrainer,
     ("nc", "timeil", False): NCTimeILMASTrainer,
+    ("nc", "timeil", True): NCTimeILMASMinibatchTrainer,
     ("gc", "classil", False): GCClassILMASTrainer,
     ("gc", "taskil", False): GCTaskILMASTrainer,
     ("gc", "domainil", False): GCDomainILMASTrainer,
@@ -55,8 +61,11 @@ __all__ = [
     "MASRegularizer",
     "NCClassILMASMinibatchTrainer",
     "NCClassILMASTrainer",
+    "NCDomainILMASMinibatchTrainer",
     "NCDomainILMASTrainer",
+    "NCTaskILMASMinibatchTrainer",
     "NCTaskILMASTrainer",
+    "NCTimeILMASMinibatchTrainer",
     "NCTimeILMASTrainer",
     "batch_importance",
 ]

@@ -22,3 +22,15 @@ class NCDomainILMASTrainer(MASMixin, NCTrainer):
 
 class NCTimeILMASTrainer(MASMixin, NCTrainer):
     """MAS for node-level Time-IL (the graph grows with the tasks)."""
+
+
+class NCTaskILMASMinibatchTrainer(MASMixin, NCMinibatchTrainer):
+    """MAS for node-level Task-IL with neighbour-sampled minibatches."""
+
+
+class NCDomainILMASMinibatchTrainer(MASMixin, NCMinibatchTrainer):
+    """MAS for node-level Domain-IL with neighbour-sampled minibatches (ogbn-proteins)."""
+
+
+class NCTimeILMASMinibatchTrainer(MASMixin, NCMinibatchTrainer):
+    """MAS for node-level Time-IL with neighbour-sampled minibatches (ogbn-arxiv, ogbn-mag)."""
