@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cgl.scenarios.common import EvalView, ScenarioLoader
+from cgl.trainers.copies import ItemCopies
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,18 @@ class BaseTrainer:
         """Batches of the task's training items over which importance is averaged."""
         train_loader, _, _ = self.prepareLoader(dataset, training_states)
         return train_loader
+
+    def independent_item_batches(
+        self, dataset: Any, training_states: dict, chunk_size: int
+    ) -> Iterable[ItemCopies]:
+        """The task's training items, `chunk_size` at a time, each in its own connected
+        component, so one backward pass keeps their gradients apart (MAS's `sample`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot put items in independent copies")
+
+    def independent_item_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """[items, k] outputs on an `ItemCopies` batch, one row per item (by default what
+        `importance_outputs` computes on it)."""
+        return self.importance_outputs(model, batch)
 
     # ---- event functions (BeGin's API) ------------------------------------------------------
     def initTrainingStates(self, scenario, model, optimizer) -> dict:

@@ -7,6 +7,7 @@ inference serves every scenario (methods such as MAS are mixed in on top).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import dgl
@@ -15,6 +16,7 @@ from dgl.dataloading import GraphDataLoader
 
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
+from cgl.trainers.copies import ItemCopies
 from cgl.trainers.nodes import masked_loss
 
 
@@ -92,3 +94,16 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
     def importance_outputs(self, model, batch) -> torch.Tensor:
         graph = self._graph(batch)
         return model.observed_logits(graph, graph.ndata["feat"])
+
+    def independent_item_batches(
+        self, dataset, training_states: dict, chunk_size: int
+    ) -> Iterator[ItemCopies]:
+        """Graphs are independent items already: a batch of `chunk_size` training graphs is
+        block-diagonal, and each node belongs to its graph."""
+        graphs = dataset.split("train")
+        if not len(graphs):
+            return
+        for batch in GraphDataLoader(graphs, batch_size=chunk_size):
+            sizes = batch["graph"].batch_num_nodes()
+            owner = torch.arange(sizes.numel()).repeat_interleave(sizes).to(self.device)
+            yield ItemCopies(batch, owner, sizes.numel())

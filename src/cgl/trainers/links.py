@@ -6,6 +6,7 @@ and the split's pairs in it. Plain fine-tuning; methods (MAS, joint, ...) are mi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import dgl
@@ -14,6 +15,7 @@ import torch
 from cgl.scenarios.link_data import LinkDataset, pair_keys, sample_negative_pairs
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
+from cgl.trainers.copies import ItemCopies, graph_copies
 from cgl.trainers.nodes import masked_loss, with_self_loops
 
 
@@ -49,6 +51,26 @@ class LinkTrainer(BaseTrainer):
 
     def batch_item_ids(self, batch: PairBatch) -> torch.Tensor:
         return batch.item_ids
+
+    def importance_pairs(self, batch: PairBatch) -> PairBatch:
+        """The pairs of a training batch that MAS's per-item importance averages over."""
+        return batch
+
+    def independent_item_batches(
+        self, dataset: LinkDataset, training_states: dict, chunk_size: int
+    ) -> Iterator[ItemCopies]:
+        """Each importance pair in its own copy of the whole (self-looped) graph, in chunks of
+        `chunk_size` copies: PairBatches whose pairs point into their copy. Memory grows as
+        chunk_size x the graph's size."""
+        for batch in self.importance_batches(dataset, training_states):
+            batch = self.importance_pairs(batch)
+            num_nodes = batch.graph.num_nodes()
+            chunks = (t.split(chunk_size) for t in (batch.item_ids, batch.pairs, batch.labels))
+            for ids, pairs, labels in zip(*chunks, strict=True):
+                copies, owner = graph_copies(batch.graph, pairs.shape[0])
+                offsets = torch.arange(pairs.shape[0], device=pairs.device) * num_nodes
+                chunk = PairBatch(copies, ids, pairs + offsets.unsqueeze(-1), labels, None)
+                yield ItemCopies(chunk, owner, pairs.shape[0])
 
 
 class LCTrainer(ClassificationEvents, LinkTrainer):
@@ -126,3 +148,11 @@ class LPTrainer(LinkTrainer):
     def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         """Link scores of the training positives and of sampled negatives (MAS's output)."""
         return self._scores(model, self.with_negatives(batch)).unsqueeze(-1)
+
+    def importance_pairs(self, batch: PairBatch) -> PairBatch:
+        """The training positives and freshly sampled negatives, as `importance_outputs` scores."""
+        return self.with_negatives(batch)
+
+    def independent_item_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+        """Link scores of the copies' pairs, whose negatives were drawn with the items."""
+        return self._scores(model, batch).unsqueeze(-1)

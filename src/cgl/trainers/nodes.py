@@ -7,6 +7,7 @@ inference serves every scenario.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import dgl
@@ -14,6 +15,7 @@ import torch
 
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
+from cgl.trainers.copies import ItemCopies, graph_copies
 
 
 def with_self_loops(graph: dgl.DGLGraph) -> dgl.DGLGraph:
@@ -64,6 +66,21 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
         graph, mask = batch
         return model.observed_logits(graph, graph.ndata["feat"])[mask]
 
+    def independent_item_batches(
+        self, dataset: dgl.DGLGraph, training_states: dict, chunk_size: int
+    ) -> Iterator[ItemCopies]:
+        """Each training node in its own copy of the whole (self-looped) graph, in chunks of
+        `chunk_size` copies: (copies, mask of the items' nodes), as `importance_outputs` reads.
+        Memory grows as chunk_size x the graph's size."""
+        graph = with_self_loops(dataset).to(self.device)
+        items = torch.nonzero(graph.ndata["train_mask"]).view(-1)
+        for chunk in items.split(chunk_size):
+            copies, owner = graph_copies(graph, chunk.numel())
+            mask = torch.zeros(copies.num_nodes(), dtype=torch.bool, device=self.device)
+            offsets = torch.arange(chunk.numel(), device=self.device) * graph.num_nodes()
+            mask[chunk + offsets] = True  # rows come out in copy order: item b is row b
+            yield ItemCopies((copies, mask), owner, chunk.numel())
+
 
 class NCMinibatchTrainer(NCTrainer):
     """Node classification on sampled blocks (DGL NeighborSampler), for graphs too big for
@@ -112,3 +129,8 @@ class NCMinibatchTrainer(NCTrainer):
     def importance_outputs(self, model, batch) -> torch.Tensor:
         _, _, blocks = batch
         return model.observed_logits(blocks, blocks[0].srcdata["feat"])
+
+    def independent_item_outputs(self, model, batch) -> torch.Tensor:
+        """Per-item importance runs on copies of the full graph (the model takes a graph as
+        well as blocks), as NCTrainer does: exact, but chunk_size x the graph must fit."""
+        return NCTrainer.importance_outputs(self, model, batch)

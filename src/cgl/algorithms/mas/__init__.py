@@ -24,6 +24,7 @@ from cgl.algorithms.mas.nodes import (
     NCTimeILMASMinibatchTrainer,
     NCTimeILMASTrainer,
 )
+from cgl.algorithms.mas.per_item import sample_importance
 
 #: (level, scenario, minibatch) -> trainer class
 TRAINERS = {
@@ -68,4 +69,5 @@ __all__ = [
     "NCTimeILMASMinibatchTrainer",
     "NCTimeILMASTrainer",
     "batch_importance",
+    "sample_importance",
 ]

@@ -3,19 +3,20 @@
 `MASRegularizer` holds the accumulated importance Ω and the anchor θ* per parameter name and
 computes the penalty; `MASMixin` plugs it into any level trainer through two event functions.
 The level trainer supplies the outputs (`importance_outputs`) and the batches
-(`importance_batches`), so the same code serves nodes, links and graphs.
+(`importance_batches`; for the `sample` estimator, `independent_item_outputs` on
+`independent_item_batches`), so the same code serves nodes, links and graphs.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-OutputsFn = Callable[[nn.Module, Any], torch.Tensor]
+from cgl.algorithms.mas.per_item import OutputsFn, parameter_modules, sample_importance
 
 
 def batch_importance(
@@ -39,7 +40,7 @@ def batch_importance(
     return {name: value / max(count, 1) for name, value in total.items()}
 
 
-ESTIMATORS = {"batch": batch_importance}
+ESTIMATORS = {"batch": batch_importance, "sample": sample_importance}
 
 
 def _fit(stored: torch.Tensor, like: torch.Tensor, fill: torch.Tensor | float) -> torch.Tensor:
@@ -56,14 +57,18 @@ def _fit(stored: torch.Tensor, like: torch.Tensor, fill: torch.Tensor | float) -
 class MASRegularizer:
     """Ω and θ* per parameter name; the penalty lamb * Σ Ω ⊙ (θ - θ*)²."""
 
-    def __init__(self, lamb: float, importance: str = "batch") -> None:
+    def __init__(self, lamb: float, importance: str = "batch", chunk_size: int = 8) -> None:
         if lamb < 0:
             raise ValueError(f"MAS lamb must be >= 0, got {lamb}")
+        if chunk_size < 1:
+            raise ValueError(f"MAS chunk_size must be >= 1, got {chunk_size}")
         if importance not in ESTIMATORS:
             raise ValueError(
                 f"unknown MAS importance estimator '{importance}'; known: {sorted(ESTIMATORS)}"
             )
         self.lamb = float(lamb)
+        self.importance = importance
+        self.chunk_size = int(chunk_size)  # items per backward pass of the `sample` estimator
         self.estimator = ESTIMATORS[importance]
         self.omega: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
@@ -110,14 +115,20 @@ class MASRegularizer:
 class MASMixin:
     """MAS for any level trainer: put it before the trainer in the bases.
 
-    kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch').
+    kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch'),
+    `chunk_size` (items per backward pass of the 'sample' estimator, default 8).
     """
 
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
         states = super().initTrainingStates(scenario, model, optimizer)
-        states["mas"] = MASRegularizer(
-            lamb=self.kwargs.get("lamb", 1.0), importance=self.kwargs.get("importance", "batch")
+        mas = MASRegularizer(
+            lamb=self.kwargs.get("lamb", 1.0),
+            importance=self.kwargs.get("importance", "batch"),
+            chunk_size=self.kwargs.get("chunk_size", 8),
         )
+        if mas.importance == "sample":
+            parameter_modules(model)  # refuses a model it cannot split before training, not after
+        states["mas"] = mas
         return states
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
@@ -137,8 +148,17 @@ class MASMixin:
             task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
         )
         seconds = curr_training_states["mas"].consolidate(
-            curr_model,
-            self.importance_batches(curr_dataset, curr_training_states),
-            self.importance_outputs,
+            curr_model, *self.importance_inputs(curr_dataset, curr_training_states)
         )
         self.timings.setdefault("importance", []).append(seconds)
+
+    def importance_inputs(self, dataset: Any, training_states: dict) -> tuple[Iterable, OutputsFn]:
+        """The batches the estimator averages over and the outputs it reads: the training
+        batches for 'batch'; for 'sample', the items in independent copies."""
+        mas = training_states["mas"]
+        if mas.importance == "sample":
+            return (
+                self.independent_item_batches(dataset, training_states, mas.chunk_size),
+                self.independent_item_outputs,
+            )
+        return self.importance_batches(dataset, training_states), self.importance_outputs
