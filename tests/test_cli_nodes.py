@@ -9,6 +9,7 @@ import pytest
 from conftest import FAST, make_cfg, results_under, run_cli
 
 from cgl.cli import hoist_multirun_flag
+from cgl.errors import ConfigError
 from cgl.experiment import run
 
 SMALL = [*FAST, "dataset.loader.nodes.num_nodes=400", "model.nc.hidden=32"]
@@ -72,6 +73,19 @@ def test_minibatch_switch_runs_the_minibatch_mas_trainers(tmp_path):
     ]
     for result in results:
         assert np.array(result["matrices"]["test"], dtype=float).shape == (4, 5)
+
+
+def test_sampled_training_and_evaluation_repeat_exactly_by_seed(tmp_path):
+    """DGL's sampler draws from its own generator: the run's seed must reach it."""
+    overrides = [*SMALL, "trainer=minibatch", "trainer.kwargs.batch_size=64"]
+    sampled = [*overrides, "trainer.kwargs.fanouts=[3,3,3]", "trainer.kwargs.eval_fanouts=[2,2,2]"]
+    first, second = (run(make_cfg(*sampled), output_dir=tmp_path / n) for n in "ab")
+    test_matrix = first.payload["matrices"]["test"]
+    assert np.array_equal(test_matrix, second.payload["matrices"]["test"])
+    other = run(make_cfg(*sampled, "seed=1"), output_dir=tmp_path / "c")
+    assert not np.array_equal(other.payload["matrices"]["test"], test_matrix)
+    with pytest.raises(ConfigError, match="one entry per GNN layer"):
+        run(make_cfg(*overrides, "trainer.kwargs.eval_fanouts=[2]"), output_dir=tmp_path / "d")
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dgl
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
@@ -47,9 +48,11 @@ class Result:
 
 
 def seed_everything(seed: int) -> None:
+    """Every generator a run draws from, DGL's neighbour sampler included."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    dgl.seed(seed)
 
 
 def dataset_setting(cfg: DictConfig) -> DictConfig:
@@ -216,8 +219,6 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
 
 def results_payload(cfg, config, overrides, scenario, trainer, status, message, seconds) -> dict:
     """The content of results.json (SPEC §7)."""
-    import dgl
-
     matrices = scenario.matrices()
     complete = matrices["test"].shape[0] == scenario.num_tasks
     summary = (

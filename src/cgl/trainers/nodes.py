@@ -13,6 +13,7 @@ from typing import Any
 import dgl
 import torch
 
+from cgl.errors import ConfigError
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
 from cgl.trainers.copies import ItemCopies, graph_copies
@@ -84,17 +85,30 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
 
 class NCMinibatchTrainer(NCTrainer):
     """Node classification on sampled blocks (DGL NeighborSampler), for graphs too big for
-    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer)."""
+    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer), `eval_fanouts`
+    (None: every neighbour, exact; a list samples evaluation too, for graphs as dense as
+    ogbn-proteins, where a node's full 3-hop neighbourhood is most of the graph)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 512))
         self.fanouts = list(kwargs.pop("fanouts", [10, 10, 10]))
+        eval_fanouts = kwargs.pop("eval_fanouts", None)
+        self.eval_fanouts = None if eval_fanouts is None else list(eval_fanouts)
+        if self.eval_fanouts is not None and len(self.eval_fanouts) != len(self.fanouts):
+            raise ConfigError(
+                f"eval_fanouts {self.eval_fanouts} needs one entry per GNN layer, like "
+                f"fanouts {self.fanouts}."
+            )
         super().__init__(*args, **kwargs)
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset)
         train_sampler = dgl.dataloading.NeighborSampler(self.fanouts)
-        eval_sampler = dgl.dataloading.MultiLayerFullNeighborSampler(len(self.fanouts))
+        eval_sampler = (
+            dgl.dataloading.MultiLayerFullNeighborSampler(len(self.fanouts))
+            if self.eval_fanouts is None
+            else dgl.dataloading.NeighborSampler(self.eval_fanouts)
+        )
 
         def loader(split: str, sampler, shuffle: bool):
             nodes = torch.nonzero(graph.ndata[f"{split}_mask"]).view(-1)
@@ -104,7 +118,9 @@ class NCMinibatchTrainer(NCTrainer):
                 sampler,
                 batch_size=self.batch_size,
                 shuffle=shuffle,
-                drop_last=False,
+                # batch norm cannot train on a batch of one node: when the shuffled training
+                # nodes would leave one over, that node (a different one each epoch) waits
+                drop_last=shuffle and nodes.numel() % self.batch_size == 1,
                 device=self.device,
             )
 
