@@ -25,17 +25,6 @@ from cgl.models.graph import GCNGraph
 from cgl.scenarios.graphs import GCScenarioLoader
 from cgl.trainers.graphs import GCTrainer, with_self_loops
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from two threads, and on a shared 2-core machine the two
-    contend with other work and run far slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 #: Command-line overrides for test-size GC runs (a second or two each).
 SMALL_GC = [
     "logger=none", "progress=false", "epochs=2", "level=gc",

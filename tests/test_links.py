@@ -24,15 +24,6 @@ LOADERS = {"lc": LCScenarioLoader, "lp": LPScenarioLoader}
 METRICS = {("lc", "time"): "rocauc", ("lc", "class"): "accuracy", ("lc", "task"): "accuracy"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models gain nothing from a second thread; on a busy machine they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def link_scenario(level, incr_type, num_tasks=4, seed=0, loader_kw=None, **data_kw):
     scenario = {"time": "timeil", "class": "classil", "task": "taskil"}.get(incr_type, "domainil")
     data = synthetic_links(level, seed, scenario, **{"num_feats": 8, **data_kw})

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import make_cfg, results_under, run_cli
 from real_files import place_all
 
@@ -27,15 +26,9 @@ def real_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_downloads_one_thread(monkeypatch):
-    """Everything needed is placed: nothing to fetch. One thread per run: on a shared 2-core
-    machine, torch's two threads contend with other work and run ~10x slower."""
+def _no_downloads(monkeypatch):
+    """Everything needed is placed: nothing to fetch (one torch thread: see conftest)."""
     monkeypatch.setenv("CGL_OFFLINE", "1")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def sweep(data_dir: Path, out: Path, *overrides: str) -> dict[tuple[str, str], dict]:
