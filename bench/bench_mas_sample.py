@@ -1,10 +1,12 @@
 """Wall time of MAS's importance after one NC Class-IL task: `batch` vs `sample` (exact, per item).
 
-`sample` runs one forward and backward pass of the whole graph per training item (in chunks of
-copies), so its cost grows as items x graph size, where `batch` costs one pass per batch.
-Untrained default GCN (3 x 256); the weights do not change the cost.
+`sample` runs one forward and backward pass of each training item's receptive field (its 3-hop
+in-neighbourhood, in chunks of copies), so its cost grows as items x field size, where `batch`
+costs one pass of the graph per batch. Untrained default GCN (3 x 256); the weights do not
+change the cost.
 
-    python bench/bench_mas_sample.py [--datasets synthetic cora] [--chunk-sizes 1 8 32]
+    OMP_NUM_THREADS=1 python bench/bench_mas_sample.py [--datasets synthetic cora]
+        [--chunk-sizes 1 8 32 64]
 """
 
 from __future__ import annotations

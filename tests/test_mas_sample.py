@@ -13,7 +13,7 @@ import torch
 from conftest import FAST, results_under, run_cli
 from dgl.dataloading import GraphDataLoader
 from dgl.nn import GraphConv
-from helpers import build_trainer, make_trainer, path_graph
+from helpers import build_trainer, make_trainer, path_graph, tiny_nodes
 from torch import nn
 
 from cgl.algorithms.mas import (
@@ -32,19 +32,20 @@ from cgl.errors import ConfigError
 from cgl.models import GCNLinkClassifier, GCNLinkPredictor, GCNNode
 from cgl.models.graph import GCNGraph
 from cgl.scenarios.graphs import GCScenarioLoader
+from cgl.scenarios.link_data import LinkDataset
 from cgl.scenarios.links import LCScenarioLoader, LPScenarioLoader
-from cgl.trainers.copies import ItemCopies, graph_copies
+from cgl.scenarios.nodes import NCScenarioLoader
+from cgl.trainers.copies import ItemCopies, ReceptiveFields
 from cgl.trainers.nodes import with_self_loops
 
 CHUNK = 5  # small, so that every level has several chunks and a partial last one
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def graph_copies(graph: dgl.DGLGraph, num_copies: int) -> tuple[dgl.DGLGraph, torch.Tensor]:
+    """`num_copies` whole copies of `graph` in one graph, and each node's copy: for the tests
+    of the per-item rules, which need no receptive-field cut."""
+    owner = torch.arange(num_copies).repeat_interleave(graph.num_nodes())
+    return dgl.batch([graph] * num_copies), owner
 
 
 def randomise_batch_norm(model: nn.Module) -> None:
@@ -91,7 +92,7 @@ def assert_same(got: dict, want: dict) -> None:
 @pytest.mark.parametrize("trainer_cls", [NCClassILMASTrainer, NCClassILMASMinibatchTrainer])
 def test_node_level_equals_per_item_loop(trainer_cls):
     """Batch norm in eval mode, two of eight classes observed (the other logits are masked);
-    the minibatch trainer takes the same full-graph copies."""
+    the minibatch trainer takes the same receptive-field copies."""
     trainer = make_trainer(trainer_cls, importance="sample", chunk_size=CHUNK)
     randomise_batch_norm(trainer.model)
     dataset = trainer.scenario.get_current_dataset()
@@ -189,6 +190,96 @@ def test_graph_conv_normalisations_and_edge_weights(norm, in_feats, weighted):
     got = sample_importance(model, [ItemCopies(copies, owner, items.numel())], outputs_fn)
     rows = list(model(graph, feat, weight)[items])
     assert_same(got, reference_importance(model, rows))
+
+
+# ---- receptive-field copies: smaller than the graph, and still exact ------------------------
+LEAVES, PATH = 24, 6
+
+
+def star_and_path(one_way: bool) -> dgl.DGLGraph:
+    """A hub (node 0) with LEAVES leaves and a path of PATH nodes hanging off leaf 1, both ways;
+    with `one_way`, also edges from the hub to the path's last two nodes, so that in- and
+    out-neighbourhoods differ. Out-degrees from 1 to 26: a copy that lost one would show."""
+    leaves = torch.arange(1, LEAVES + 1)
+    path = torch.arange(LEAVES + 1, LEAVES + PATH + 1)
+    src = torch.cat([torch.zeros(LEAVES, dtype=torch.long), torch.tensor([1]), path[:-1]])
+    dst = torch.cat([leaves, path[:1], path[1:]])
+    graph = dgl.to_bidirected(dgl.graph((src, dst)))
+    if one_way:
+        graph = dgl.add_edges(graph, torch.zeros(2, dtype=torch.long), path[-2:])
+    graph.ndata["feat"] = torch.randn(graph.num_nodes(), 8)
+    return graph
+
+
+def test_a_copy_is_the_receptive_field_with_the_graphs_degrees():
+    """Per item: the nodes of DGL's k-hop in-subgraph of its seeds and one sink, no edge to
+    another copy; every node's out-degree as in the graph, and the in-degree of every node
+    closer than k hops."""
+    graph = with_self_loops(star_and_path(one_way=True))
+    graph.ndata["feat"] = torch.arange(1.0, graph.num_nodes() + 1).unsqueeze(-1)  # id + 1
+    seeds = torch.tensor([[LEAVES + 1, LEAVES + 5], [0, 0], [LEAVES + PATH, 3]])
+    cut = ReceptiveFields(graph, depth=2).copies(seeds)
+    ids = cut.graph.ndata["feat"].view(-1).long() - 1  # the sinks' features are 0: id -1
+    real = ids >= 0
+    src, dst = cut.graph.edges()
+    assert torch.equal(cut.owner[src], cut.owner[dst])
+    assert torch.equal(ids[cut.seeds], seeds)
+    assert torch.equal(cut.graph.out_degrees()[real], graph.out_degrees(ids[real]))
+    for item, ends in enumerate(seeds):
+        mine = cut.owner == item
+        assert int((mine & ~real).sum()) == 1
+        field = dgl.khop_in_subgraph(graph, ends.unique(), k=2)[0].ndata[dgl.NID]
+        assert torch.equal(ids[mine & real], field.sort().values)
+        inner = mine & torch.isin(
+            ids, dgl.khop_in_subgraph(graph, ends.unique(), k=1)[0].ndata[dgl.NID]
+        )
+        assert torch.equal(cut.graph.in_degrees()[inner], graph.in_degrees(ids[inner]))
+
+
+def test_node_copies_are_much_smaller_than_the_graph():
+    trainer = make_trainer(NCClassILMASTrainer, importance="sample", chunk_size=CHUNK)
+    dataset = trainer.scenario.get_current_dataset()
+    for copies in trainer.independent_item_batches(dataset, {}, CHUNK):
+        graph, _ = copies.batch
+        assert graph.num_nodes() < copies.num_items * dataset.num_nodes() / 4
+
+
+def test_node_copies_are_exact_around_a_hub():
+    """A 3-layer GCN: the items' fields cut the hub's out-edges off at every distance."""
+    torch.manual_seed(0)
+    graph = star_and_path(one_way=True)
+    graph.ndata["train_mask"] = torch.ones(graph.num_nodes(), dtype=torch.bool)
+    scenario = NCScenarioLoader(tiny_nodes(), "class", 4, seed=0)
+    model = GCNNode(scenario.num_feats, scenario.num_classes, hidden=8, num_layers=3).eval()
+    randomise_batch_norm(model)
+    trainer = build_trainer(NCClassILMASTrainer, model, scenario, importance="sample")
+    batches = trainer.independent_item_batches(graph, {}, CHUNK)
+    got = sample_importance(model, batches, trainer.independent_item_outputs)
+
+    looped = with_self_loops(graph)
+    outputs = trainer.importance_outputs(model, (looped, looped.ndata["train_mask"]))
+    assert_same(got, reference_importance(model, list(outputs)))
+
+
+@pytest.mark.parametrize("level", ["lc", "lp"])
+def test_link_copies_are_exact_around_a_hub(level):
+    """Every link of the star and path as an item (LP: with sampled negatives)."""
+    torch.manual_seed(0)
+    trainer = link_trainer(level)
+    trainer.model.eval()
+    graph = star_and_path(one_way=False)
+    src, dst = graph.edges()
+    pairs = torch.stack([src, dst], -1)[src < dst]
+    ones = torch.ones(pairs.shape[0], dtype=torch.bool)
+    dataset = LinkDataset(graph, pairs, torch.zeros_like(pairs[:, 0]), ones, ~ones, ~ones)
+    torch.manual_seed(7)
+    batches = trainer.independent_item_batches(dataset, {}, CHUNK)
+    got = sample_importance(trainer.model, batches, trainer.independent_item_outputs)
+
+    (batch,) = trainer.importance_batches(dataset, {})
+    torch.manual_seed(7)
+    outputs = trainer.importance_outputs(trainer.model, batch)
+    assert_same(got, reference_importance(trainer.model, list(outputs)))
 
 
 # ---- why it exists, and what it refuses -----------------------------------------------------

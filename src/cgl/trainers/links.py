@@ -15,7 +15,7 @@ import torch
 from cgl.scenarios.link_data import LinkDataset, pair_keys, sample_negative_pairs
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
-from cgl.trainers.copies import ItemCopies, graph_copies
+from cgl.trainers.copies import ItemCopies, ReceptiveFields, message_passing_depth
 from cgl.trainers.nodes import masked_loss, with_self_loops
 
 
@@ -59,18 +59,18 @@ class LinkTrainer(BaseTrainer):
     def independent_item_batches(
         self, dataset: LinkDataset, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
-        """Each importance pair in its own copy of the whole (self-looped) graph, in chunks of
-        `chunk_size` copies: PairBatches whose pairs point into their copy. Memory grows as
-        chunk_size x the graph's size."""
+        """Each importance pair in its own copy of its two ends' receptive fields in the
+        (self-looped) graph, in chunks of `chunk_size` copies: PairBatches whose pairs point
+        into their copy. Memory grows as chunk_size x a receptive field's size."""
+        depth = message_passing_depth(self.model)
         for batch in self.importance_batches(dataset, training_states):
             batch = self.importance_pairs(batch)
-            num_nodes = batch.graph.num_nodes()
+            fields = ReceptiveFields(batch.graph, depth)
             chunks = (t.split(chunk_size) for t in (batch.item_ids, batch.pairs, batch.labels))
             for ids, pairs, labels in zip(*chunks, strict=True):
-                copies, owner = graph_copies(batch.graph, pairs.shape[0])
-                offsets = torch.arange(pairs.shape[0], device=pairs.device) * num_nodes
-                chunk = PairBatch(copies, ids, pairs + offsets.unsqueeze(-1), labels, None)
-                yield ItemCopies(chunk, owner, pairs.shape[0])
+                cut = fields.copies(pairs)
+                chunk = PairBatch(cut.graph, ids, cut.seeds, labels, None)
+                yield ItemCopies(chunk, cut.owner, pairs.shape[0])
 
 
 class LCTrainer(ClassificationEvents, LinkTrainer):

@@ -16,7 +16,7 @@ import torch
 from cgl.errors import ConfigError
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
-from cgl.trainers.copies import ItemCopies, graph_copies
+from cgl.trainers.copies import ItemCopies, ReceptiveFields, message_passing_depth
 
 
 def with_self_loops(graph: dgl.DGLGraph) -> dgl.DGLGraph:
@@ -70,17 +70,17 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
     def independent_item_batches(
         self, dataset: dgl.DGLGraph, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
-        """Each training node in its own copy of the whole (self-looped) graph, in chunks of
-        `chunk_size` copies: (copies, mask of the items' nodes), as `importance_outputs` reads.
-        Memory grows as chunk_size x the graph's size."""
+        """Each training node in its own copy of its receptive field in the (self-looped)
+        graph, in chunks of `chunk_size` copies: (copies, mask of the items' nodes), as
+        `importance_outputs` reads. Memory grows as chunk_size x a receptive field's size."""
         graph = with_self_loops(dataset).to(self.device)
+        fields = ReceptiveFields(graph, message_passing_depth(self.model))
         items = torch.nonzero(graph.ndata["train_mask"]).view(-1)
         for chunk in items.split(chunk_size):
-            copies, owner = graph_copies(graph, chunk.numel())
-            mask = torch.zeros(copies.num_nodes(), dtype=torch.bool, device=self.device)
-            offsets = torch.arange(chunk.numel(), device=self.device) * graph.num_nodes()
-            mask[chunk + offsets] = True  # rows come out in copy order: item b is row b
-            yield ItemCopies((copies, mask), owner, chunk.numel())
+            cut = fields.copies(chunk.unsqueeze(-1))
+            mask = torch.zeros(cut.graph.num_nodes(), dtype=torch.bool, device=self.device)
+            mask[cut.seeds.view(-1)] = True  # rows come out in copy order: item b is row b
+            yield ItemCopies((cut.graph, mask), cut.owner, chunk.numel())
 
 
 class NCMinibatchTrainer(NCTrainer):
@@ -147,6 +147,6 @@ class NCMinibatchTrainer(NCTrainer):
         return model.observed_logits(blocks, blocks[0].srcdata["feat"])
 
     def independent_item_outputs(self, model, batch) -> torch.Tensor:
-        """Per-item importance runs on copies of the full graph (the model takes a graph as
-        well as blocks), as NCTrainer does: exact, but chunk_size x the graph must fit."""
+        """Per-item importance runs on the items' receptive fields cut as graphs (the model
+        takes a graph as well as blocks), as NCTrainer does: exact, every neighbour counted."""
         return NCTrainer.importance_outputs(self, model, batch)
