@@ -148,6 +148,9 @@ def test_level_config_sets_the_negative_counts():
     assert trainer_kwargs(cfg) == {"negative_ratio": 3}
     with pytest.raises(ConfigError, match="positive integer"):
         validate(make_cfg("level=lp", "scenario=timeil", "level.scenario_kwargs.num_negatives=0"))
+    cfg = make_cfg("level=lp", "scenario=timeil", "level.scenario_kwargs.num_negatives=10000000")
+    with pytest.raises(ConfigError, match=r"Lower level\.scenario_kwargs\.num_negatives"):
+        build_scenario(cfg, load_dataset(cfg))
 
 
 def test_training_negatives_hit_hidden_links_only_by_chance():

@@ -73,7 +73,8 @@ def tweet_graph(text: str, num_feats: int) -> dgl.DGLGraph:
 
 
 def parse_sentiment140(path: Path, num_days: int, per_day: int, num_feats: int) -> ContinualData:
-    table = pd.read_csv(path, header=None, names=COLUMNS, encoding="latin-1")
+    # keep_default_na=False: a tweet reading "NA", "null" or "nan" is text, not a missing value
+    table = pd.read_csv(path, header=None, names=COLUMNS, encoding="latin-1", keep_default_na=False)
     chosen = select_tweets(table, num_days, per_day)
     return ContinualData(
         name="sentiment140",

@@ -19,6 +19,7 @@ import dgl
 import torch
 
 from cgl.datasets.base import ContinualData
+from cgl.errors import ConfigError
 from cgl.scenarios.common import SPLIT_CODES, EvalView, ScenarioLoader, bucket_by_value
 from cgl.scenarios.link_data import LinkDataset, message_graph, pair_keys, sample_negative_pairs
 
@@ -154,6 +155,14 @@ class LPScenarioLoader(LinkScenarioLoader):
         for task in range(self.num_tasks):
             mine = self.task_of_item == task
             nodes = torch.unique(torch.cat([self.src[mine], self.dst[mine]]))
+            inside = torch.isin(self.src, nodes) & torch.isin(self.dst, nodes)
+            free = nodes.numel() * (nodes.numel() - 1) // 2 - int(inside.sum())
+            if free < 2 * per_split:
+                raise ConfigError(
+                    f"{self.data.name}: task {task}'s links join {nodes.numel()} nodes, which "
+                    f"leave {free} non-linked pairs, too few for {per_split} val and "
+                    f"{per_split} test non-links. Lower level.scenario_kwargs.num_negatives."
+                )
             drawn = sample_negative_pairs(
                 nodes, 2 * per_split, links, num_nodes, gen, distinct=True
             )
