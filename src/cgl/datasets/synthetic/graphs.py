@@ -73,31 +73,19 @@ def synthetic_graphs(
     in_motif = (np.arange(sizes.sum()) - offsets[graph_of_node]) < motif_size
     # Background nodes share one extra "class", so only motif nodes say which class it is.
     node_classes = np.where(in_motif, classes[graph_of_node], num_classes)
-    feats = class_conditioned_features(
-        rng,
-        node_classes,
-        domains[graph_of_node],
-        times[graph_of_node],
-        num_feats,
-        separation,
-        noise,
-        domain_shift,
-        drift,
-    )
+
+    def features(item_classes: np.ndarray, graph_of: np.ndarray, dims: int) -> torch.Tensor:
+        """Features of nodes or edges, shifted by the domain and time of their graph."""
+        return class_conditioned_features(
+            rng, item_classes, domains[graph_of], times[graph_of], dims,
+            separation, noise, domain_shift, drift,
+        )  # fmt: skip
+
+    feats = features(node_classes, graph_of_node, num_feats)
     edge_feats = None
     if num_edge_feats > 0:
         edge_classes = np.where(is_motif, classes[graph_of_edge], num_classes)
-        edge_feats = class_conditioned_features(
-            rng,
-            edge_classes,
-            domains[graph_of_edge],
-            times[graph_of_edge],
-            num_edge_feats,
-            separation,
-            noise,
-            domain_shift,
-            drift,
-        )
+        edge_feats = features(edge_classes, graph_of_edge, num_edge_feats)
     graphs = split_union(u, v, graph_of_edge, sizes, feats, edge_feats)
     labels = flip_labels(rng, classes, num_classes, label_noise)
     return ContinualData(
