@@ -1,4 +1,4 @@
-"""End to end through the command line on the real files in ../shared/datasets.
+"""End to end through the command line on the raw real-dataset files (CGL_TEST_DATA).
 
 All runs share one data_dir, so each raw file is parsed once and later runs read the cache.
 Budgets are small (few epochs) so that the runs check the plumbing, not the accuracy; the
@@ -21,8 +21,8 @@ QUICK = ["method=mas", "logger=none", "progress=false", "epochs=2"]
 
 
 @pytest.fixture(scope="session")
-def real_data_dir(tmp_path_factory) -> Path:
-    return place_all(tmp_path_factory.mktemp("data"))
+def real_data_dir(shared_datasets, tmp_path_factory) -> Path:
+    return place_all(shared_datasets, tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(autouse=True)
