@@ -34,9 +34,11 @@ def supported_pairs_text() -> str:
 def check_supported(level: str, scenario: str) -> None:
     """Refuse a level x scenario pair that BeGin does not define."""
     if scenario not in SUPPORTED.get(level, ()):
+        choices = " or ".join(f"scenario={s}" for s in SUPPORTED.get(level, ()))
         raise ConfigError(
-            f"level={level} with scenario={scenario} is not supported. "
-            f"Supported pairs are {supported_pairs_text()}."
+            f"level={level} with scenario={scenario} is not supported"
+            + (f": use {choices}. " if choices else ". ")
+            + f"Supported pairs are {supported_pairs_text()}."
         )
 
 
