@@ -28,7 +28,8 @@ from cgl.errors import CglError, ConfigError
 from cgl.metrics import summarize
 from cgl.scenarios import check_supported
 from cgl.scenarios.common import INCR_TYPES, supported_pairs_text
-from cgl.sinks import WandbLogger, write_json_atomic
+from cgl.sinks import WandbLogger, run_name, write_json_atomic
+from cgl.summary import run_summary
 from cgl.trainers import TrainingDivergedError
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
             group=cfg.logger.group or group,
             entity=cfg.logger.entity,
             tags=[cfg.level.name, cfg.scenario.name, cfg.method.name, cfg.dataset.name],
+            name=cfg.logger.run_name or run_name(config, overrides),
         )
     trainer = trainer_cls(
         model,
@@ -207,13 +209,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
         path = write_json_atomic(out_dir / "results.json", payload)
         if wandb_logger:
             wandb_logger.finish(payload["summary"], np.asarray(payload["matrices"]["test"]), status)
-    log.info(
-        "%s: AP %.4f AF %.4f -> %s",
-        status,
-        payload["summary"]["AP"],
-        payload["summary"]["AF"],
-        path,
-    )
+    log.info("%s", run_summary(payload, path))
     return Result(status=status, path=path, payload=payload)
 
 
