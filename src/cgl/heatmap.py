@@ -21,6 +21,11 @@ from matplotlib.lines import Line2D
 
 from cgl.display import metric_label
 
+#: How the forgetting panel reads cgl.metrics.forgetting_matrix: F[i, j] = M[j, j] - M[i, j],
+#: positive where task j was lost, drawn red.
+FORGETTING_LABEL = "right after learning - now (+ = lost)"
+FORGETTING_COLOURS = "RdBu_r"
+
 
 class MatrixHeatmap:
     """A two-panel figure for N tasks, laid out once and redrawn per matrix."""
@@ -34,10 +39,10 @@ class MatrixHeatmap:
             np.zeros((n, n + 1)), vmin=0, vmax=1, cmap="viridis", animated=True
         )
         self.forgetting = forget_ax.imshow(
-            np.zeros((n, n)), vmin=-1, vmax=1, cmap="RdBu_r", animated=True
+            np.zeros((n, n)), vmin=-1, vmax=1, cmap=FORGETTING_COLOURS, animated=True
         )
         self.figure.colorbar(self.metric, ax=metric_ax, shrink=0.8)
-        self.figure.colorbar(self.forgetting, ax=forget_ax, shrink=0.8, label="+ = lost")
+        self.figure.colorbar(self.forgetting, ax=forget_ax, shrink=0.8, label=FORGETTING_LABEL)
         self.metric_text = _cell_texts(metric_ax, n, n + 1)
         self.forgetting_text = _cell_texts(forget_ax, n, n)
         # lines over the cells are animated too, or the cells would be drawn over them
@@ -84,7 +89,7 @@ class MatrixHeatmap:
         _annotate(self.forgetting_text, self.forgetting, forgetting, None)
         name = metric_label(metric)
         self.titles[0].set_text(f"test {name}" + (" (mean ± std)" if std is not None else ""))
-        self.titles[1].set_text(f"forgetting: {name} right after learning - now")
+        self.titles[1].set_text(f"forgetting ({name})")
         self.title.set_text(title)
         for artist in self.dynamic:
             self.figure.draw_artist(artist)

@@ -61,12 +61,11 @@ def run_name(config: dict, overrides: list[str]) -> str:
     this job's other command-line overrides (in a sweep, the swept values), so that runs of
     one sweep are told apart by name in W&B."""
     choices = [str((config.get(group) or {}).get("name", "?")) for group in NAMED_CHOICES]
-    extra = [
-        item.lstrip("+~")
-        for item in overrides
-        if item.lstrip("+~").split("=")[0] not in NAMED_CHOICES
-        and item.lstrip("+~").split(".")[0].split("=")[0] not in NOT_IN_RUN_NAME
-    ]
+    extra = []
+    for item in (override.lstrip("+~") for override in overrides):  # Hydra's +key, ~key
+        key = item.split("=")[0]
+        if key not in NAMED_CHOICES and key.split(".")[0] not in NOT_IN_RUN_NAME:
+            extra.append(item)
     return "-".join([*choices, *extra])
 
 
@@ -99,7 +98,9 @@ class WandbLogger:
             config=config,
             dir=str(run_dir),
             reinit="finish_previous",
-            settings=wandb.Settings(quiet=True),  # the run's own summary says where it went
+            # W&B's start lines say where the run is saved; its end-of-run history and summary
+            # would bury cgl's own summary
+            settings=wandb.Settings(quiet=True),
         )
         self._step = 0
 

@@ -31,18 +31,22 @@ def matrix_table(matrix: np.ndarray, scenario: str, num_tasks: int) -> str:
 
 
 def run_summary(payload: dict[str, Any], path: Path) -> str:
-    """What a run prints last (the payload is results.json's content)."""
-    metric, n = payload["metric"], payload["num_tasks"]
+    """What a run prints last (the payload is results.json's content; a run stopped before
+    its scenario existed has no metric, task count or rows)."""
+    metric, n = payload.get("metric") or "metric", payload.get("num_tasks")
     scenario = payload["choices"]["scenario"]
-    matrix = np.array(payload["matrices"]["test"], dtype=float).reshape(-1, n + 1)
+    rows = np.array(payload["matrices"]["test"] or [], dtype=float)
+    matrix = rows.reshape(-1, n + 1) if n else np.empty((0, 1))
     seconds = payload.get("timings", {}).get("total", float("nan"))
     blank = " (blank: not learnt yet, so no score)" if scenario in UNDEFINED_BEFORE_LEARNT else ""
     lines = [
-        f"{payload['status']} after {matrix.shape[0]} of {n} tasks in {seconds:.1f} s: "
-        f"{payload['trainer_class']} on {payload['choices']['dataset']}",
-        f"test {metric_label(metric)} after training task i (rows) on task j (columns){blank}:",
+        f"{payload['status']} after {matrix.shape[0]} of {n or '?'} tasks in {seconds:.1f} s: "
+        f"{payload.get('trainer_class') or 'no trainer'} on {payload['choices']['dataset']}"
     ]
     if matrix.shape[0]:
+        lines.append(
+            f"test {metric_label(metric)} after training task i (rows) on task j (columns){blank}:"
+        )
         lines.append(matrix_table(matrix, scenario, n))
     summary = payload.get("summary", {})
     lines.append(
