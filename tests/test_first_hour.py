@@ -130,6 +130,8 @@ def test_summary_of_an_unfinished_run_names_the_metric_and_blanks_what_is_no_sco
         ["after", "task", "1", "0.800", "0.700", "0.750"],
     ]
     assert f"results: {tmp_path / 'results.json'}" in text
+    in_process = payload | {"matrices": {"test": np.array(payload["matrices"]["test"])}}
+    assert run_summary(in_process, tmp_path / "results.json") == text  # as run() passes it
     before_any_task = payload | {"metric": None, "num_tasks": None, "trainer_class": None}
     before_any_task["matrices"] = {"test": []}
     assert run_summary(before_any_task, tmp_path).startswith("interrupted after 0 of ? tasks")

@@ -35,7 +35,7 @@ def run_summary(payload: dict[str, Any], path: Path) -> str:
     its scenario existed has no metric, task count or rows)."""
     metric, n = payload.get("metric") or "metric", payload.get("num_tasks")
     scenario = payload["choices"]["scenario"]
-    rows = np.array(payload["matrices"]["test"] or [], dtype=float)
+    rows = np.asarray(payload["matrices"]["test"], dtype=float)
     matrix = rows.reshape(-1, n + 1) if n else np.empty((0, 1))
     seconds = payload.get("timings", {}).get("total", float("nan"))
     blank = " (blank: not learnt yet, so no score)" if scenario in UNDEFINED_BEFORE_LEARNT else ""
