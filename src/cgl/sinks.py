@@ -41,6 +41,7 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> Path:
             json.dump(_plain(payload), handle, indent=2, allow_nan=False)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the job directory is the group's
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,12 +99,14 @@ class WandbLogger:
     def finish(
         self, summary: dict[str, float], test_matrix: np.ndarray | None, status: str
     ) -> None:
-        """Final metrics, the accuracy matrix as a table and as a heatmap, then close the run."""
+        """Final metrics, the accuracy matrix as a table and as a heatmap, then close the run:
+        as finished when `status` is completed, else as failed. The matrix may be partial
+        (N' < N rows of N + 1 columns) or hold NaN."""
         try:
             self.run.summary.update({k: v for k, v in _plain(summary).items() if v is not None})
             self.run.summary["status"] = status
             if test_matrix is not None and test_matrix.size:
-                n = test_matrix.shape[0]
+                n = test_matrix.shape[1] - 1  # tasks; the last column is all tasks seen
                 columns = [f"task_{j}" for j in range(n)] + ["seen"]
                 table = self._wandb.Table(
                     columns=["after_task", *columns],
@@ -113,7 +116,7 @@ class WandbLogger:
                     {"matrix/test": table, "matrix/test_heatmap": self._heatmap(test_matrix)}
                 )
         finally:
-            self.run.finish()
+            self.run.finish(exit_code=0 if status == "completed" else 1)
 
     def _heatmap(self, matrix: np.ndarray):
         import matplotlib
