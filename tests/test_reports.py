@@ -256,9 +256,7 @@ def test_baselines_compare_mas_at_each_lamb_with_bare_and_joint(report, results)
         assert row["AF_mean"] == pytest.approx(runs["AF"].mean(), rel=1e-12)
 
 
-def test_failed_and_missing_runs_are_kept_flagged_and_never_selected(
-    sweep_root, results, tmp_path
-):
+def test_failed_and_missing_runs_are_kept_flagged_and_never_selected(sweep_root, results, tmp_path):
     root = tmp_path / "multirun"
     shutil.copytree(sweep_root, root)
     template = json.loads((root / "mas" / "0" / "results.json").read_text())
