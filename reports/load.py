@@ -165,6 +165,12 @@ def _missing_status(job: Path) -> dict[str, str]:
         return {"status": "refused", "message": f"refused: {str(err).splitlines()[0]}"}
     except Exception:  # an older or foreign config: the schema cannot judge it
         pass
+    if (job / "checkpoint.pt").is_file():
+        return {
+            "status": "missing",
+            "message": "no results.json but a checkpoint: killed or still running; the same "
+            "command resumes it",
+        }
     return {
         "status": "missing",
         "message": "no results.json: the job was killed, is still running, or was refused",

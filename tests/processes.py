@@ -40,7 +40,12 @@ def signal_after_task(
     """Send `signum` once the job's checkpoint says `task` tasks finished; returns how many
     had finished when it was sent."""
     deadline = time.monotonic() + timeout
-    while (done := tasks_done(job_dir)) < task:
+    done, seen = 0, None
+    while done < task:
+        stamp = _modified(job_dir / "checkpoint.pt")
+        if stamp != seen:  # read the checkpoint only when it was replaced
+            done, seen = tasks_done(job_dir), stamp
+            continue
         if proc.poll() is not None:
             _, err = proc.communicate()
             raise AssertionError(f"the run ended before task {task}: {err[-3000:]}")
@@ -50,6 +55,13 @@ def signal_after_task(
         time.sleep(0.05)
     os.kill(proc.pid, signum)
     return done
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:

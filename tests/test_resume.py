@@ -27,8 +27,8 @@ NODES = ["dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
 # About a second per task, so that a kill sent after task 2 lands in task 3.
 SLOW = ["logger=none", "progress=false", "patience=1000"]
 KILLED_RUNS = {
-    "mas-batch-nc": [*NODES, "epochs=150"],
-    "mas-sample-nc": [*NODES, "epochs=150", "method.kwargs.importance=sample"],
+    "mas-batch-nc": [*NODES, "epochs=100"],
+    "mas-sample-nc": [*NODES, "epochs=100", "method.kwargs.importance=sample"],
     "mas-gc": ["level=gc", "dataset.loader.graphs.num_graphs=200", "model.gc.hidden=32",
                "epochs=40"],
 }  # fmt: skip

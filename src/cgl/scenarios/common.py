@@ -283,9 +283,10 @@ class ScenarioLoader(ABC):
     def state_dict(self) -> dict[str, Any]:
         """The position in the task sequence and the rows recorded so far (for checkpoints);
         everything else is rebuilt from the data and the seed."""
+        matrices = self.matrices()
         return {
             "task": self._curr_task,
-            "rows": {split: torch.from_numpy(np.stack(rows)) for split, rows in self._rows.items()},
+            "rows": {split: torch.from_numpy(matrices[split]) for split in self._rows},
             "init": {split: torch.from_numpy(row) for split, row in self._init.items()},
         }
 
