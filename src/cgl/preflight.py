@@ -31,6 +31,9 @@ from cgl.errors import CglError
 from cgl.resume import check_job_dir
 from cgl.validation import check_output_dir, validate
 
+#: Launchers that run jobs on this machine (basic, joblib, submitit_local): the device a job
+#: asks for must exist here. Others (Slurm, Ray) run them where the job checks it itself.
+LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher", "LocalLauncher")
 #: job directory -> the outermost directory this command creates for it
 _created: dict[Path, Path] = {}
 #: sweep directory -> the outermost directory this command creates for it
@@ -65,21 +68,22 @@ class Preflight(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir).absolute()
+        runs_here = config.hydra.launcher._target_.endswith(LOCAL_LAUNCHERS)
         with _refusing():
             check_output_dir(sweep_dir, "hydra.sweep.dir")
             for job_config in sweep_jobs(config):
                 job_dir = sweep_dir / str(job_config.hydra.sweep.subdir)
-                check_job(job_config, job_dir, "hydra.sweep.dir")
+                check_job(job_config, job_dir, "hydra.sweep.dir", runs_here)
                 if not job_dir.exists():
                     _created[job_dir] = job_dir
         if not sweep_dir.exists():
             _created_sweeps[sweep_dir] = _outermost_missing(sweep_dir)
 
 
-def check_job(config: DictConfig, job_dir: Path, dir_key: str) -> None:
+def check_job(config: DictConfig, job_dir: Path, dir_key: str, runs_here: bool = True) -> None:
     """Everything `cgl.experiment.run` would refuse before training, for one job."""
     check_output_dir(job_dir, dir_key)
-    validate(config)
+    validate(config, runs_here)
     check_job_dir(job_dir, job_container(config), resume=config.resume)
 
 

@@ -31,18 +31,22 @@ SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
 
 
-def validate(cfg: DictConfig) -> None:
-    """Refuse a config that cannot run or would run something other than asked."""
-    check_values(cfg)
+def validate(cfg: DictConfig, runs_here: bool = True) -> None:
+    """Refuse a config that cannot run or would run something other than asked.
+
+    `runs_here=False` (a job a launcher sends to another machine, such as a Slurm node):
+    whether the device exists is left to the job itself, which validates again there.
+    """
+    check_values(cfg, runs_here)
     check_combination(cfg)
 
 
-def check_values(cfg: DictConfig) -> None:
+def check_values(cfg: DictConfig, runs_here: bool = True) -> None:
     """Unknown keys, ranges and settings that need no data and no trainer registry."""
     _check_known_keys(cfg)
     _check_root_values(cfg)
     _check_split_ratio(list(cfg.split_ratio))
-    _check_device(cfg.device)
+    _check_device(cfg.device, runs_here)
     if cfg.logger.name == "wandb" and cfg.logger.mode not in WANDB_MODES:
         raise ConfigError(
             f"logger.mode={cfg.logger.mode} is not a W&B mode: use one of "
@@ -185,11 +189,11 @@ def _check_split_ratio(shares: list[float]) -> None:
         )
 
 
-def _check_device(device: str) -> None:
+def _check_device(device: str, runs_here: bool) -> None:
     match = DEVICE.fullmatch(device)
     if match is None:
         raise ConfigError(f"device must be cpu, cuda or cuda:N (a GPU's index), got '{device}'.")
-    if match.group(1) == "cpu":
+    if match.group(1) == "cpu" or not runs_here:
         return
     import torch
 
