@@ -83,6 +83,38 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checkpoint_data(key: str, value: Any) -> Any:
+    """A trainer's training-state entry as checkpoint data: its `state_dict()` when it has one
+    (MAS's regularizer), else the value itself if it is tensors and plain data."""
+    if hasattr(value, "state_dict"):
+        return value.state_dict()
+    if _plain(value):
+        return value
+    raise TypeError(
+        f"training state '{key}' ({type(value).__name__}) cannot be checkpointed: give it "
+        "state_dict() and load_state_dict(), or keep tensors and plain data in it"
+    )
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """Every tensor in nested dicts and lists moved to `device` (checkpoints load on the CPU)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: to_device(item, device) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_device(item, device) for item in value)
+    return value
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, torch.Tensor | str | int | float | bool)
+
+
 def task_seed(seed: int, task_id: int) -> int:
     """A well-mixed seed for one task of a run (for generators whose state cannot be saved),
     below 2^31 (DGL takes a C int)."""

@@ -197,9 +197,9 @@ def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
             if status in ("completed", "diverged"):
                 checkpoint.discard()  # a final result is never resumed
         if wandb_logger:
-            done = payload or {"summary": {}, "matrices": {"test": []}}
-            matrix = np.asarray(done["matrices"]["test"], dtype=float)
-            wandb_logger.finish(done["summary"], matrix, status)
+            logged = payload or {"summary": {}, "matrices": {"test": []}}
+            matrix = np.asarray(logged["matrices"]["test"], dtype=float)
+            wandb_logger.finish(logged["summary"], matrix, status)
     log.info("%s: AP %.4f AF %.4f -> %s", status, *_ap_af(payload), out_dir / RESULTS_NAME)
     return Result(status=status, path=out_dir / RESULTS_NAME, payload=payload)
 

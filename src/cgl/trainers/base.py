@@ -18,7 +18,14 @@ import dgl
 import torch
 from tqdm.auto import tqdm
 
-from cgl.checkpoint import TaskCheckpoint, capture_rng, restore_rng, task_seed
+from cgl.checkpoint import (
+    TaskCheckpoint,
+    capture_rng,
+    checkpoint_data,
+    restore_rng,
+    task_seed,
+    to_device,
+)
 from cgl.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
 from cgl.trainers.copies import ItemCopies
@@ -119,7 +126,7 @@ class BaseTrainer:
             "tasks_done": tasks_done,
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "training_states": {key: _export(key, value) for key, value in states.items()},
+            "training_states": {key: checkpoint_data(key, value) for key, value in states.items()},
             "scenario": self.scenario.state_dict(),
             "timings": copy.deepcopy(self.timings),
             "rng": capture_rng(),
@@ -129,7 +136,7 @@ class BaseTrainer:
         """Put back what `training_state` saved; returns the number of finished tasks."""
         self.model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        for key, value in _to_device(saved["training_states"], self.device).items():
+        for key, value in to_device(saved["training_states"], self.device).items():
             if hasattr(states.get(key), "load_state_dict"):
                 states[key].load_state_dict(value)
             else:
@@ -333,35 +340,3 @@ class BaseTrainer:
     def predictionFormat(self, results: dict) -> torch.Tensor:
         """Turn an evaluation batch's raw predictions into what the metric scores."""
         return results["preds"]
-
-
-def _export(key: str, value: Any) -> Any:
-    """A training state entry as checkpoint data: its `state_dict()` when it has one (MAS's
-    regularizer), else the value itself if it is tensors and plain data."""
-    if hasattr(value, "state_dict"):
-        return value.state_dict()
-    if _plain(value):
-        return value
-    raise TypeError(
-        f"training state '{key}' ({type(value).__name__}) cannot be checkpointed: give it "
-        "state_dict() and load_state_dict(), or keep tensors and plain data in it"
-    )
-
-
-def _to_device(value: Any, device: torch.device) -> Any:
-    """Every tensor in nested dicts and lists moved to `device` (checkpoints load on the CPU)."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        return {key: _to_device(item, device) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_to_device(item, device) for item in value)
-    return value
-
-
-def _plain(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return value is None or isinstance(value, torch.Tensor | str | int | float | bool)
