@@ -71,6 +71,7 @@ BAD_INPUTS = [
     (["dataset=cora", "level=gc"], "dataset=cora does not offer level=gc"),
     # found while setting up, before training (the job directory is removed again)
     (["num_tasks=9"], "9 tasks would leave tasks without a class"),
+    (["+model.nc.foo=1"], "unexpected keyword argument 'foo'"),
     (["dataset=cora", "data_dir={tmp}/empty"], "is not available"),
     (["dataset=cora", "data_dir={tmp}/damaged"], "with the wrong checksum"),
     # a sweep is refused as a whole before its first job

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from cgl import __version__
 from cgl.algorithms import trainer_class
 from cgl.checkpoint import TaskCheckpoint
-from cgl.errors import CglError
+from cgl.errors import CglError, ConfigError
 from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
 from cgl.metrics import summarize
 from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
@@ -102,6 +102,21 @@ def build_scenario(cfg: DictConfig, data) -> Any:
         split_ratio=tuple(cfg.split_ratio),
         **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
     )
+
+
+def build_model(cfg: DictConfig, scenario) -> torch.nn.Module:
+    """The level's model, sized by the scenario. A setting the model does not take (say
+    `+model.nc.foo=1`) is bad input, refused like any other, not a crash."""
+    try:
+        return instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    except InstantiationException as err:
+        if isinstance(err.__cause__, TypeError):
+            target = cfg.model[cfg.level.name]._target_
+            raise ConfigError(
+                f"model.{cfg.level.name} cannot be built: {err.__cause__}. Give {target} only "
+                f"the settings it takes."
+            ) from None
+        raise
 
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -208,7 +223,7 @@ def _set_up(cfg: DictConfig, config: dict, out_dir: Path, group: str | None) -> 
     """Data, scenario, model, the W&B run (if any) and the trainer."""
     data = load_dataset(cfg)
     scenario = build_scenario(cfg, data)
-    model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    model = build_model(cfg, scenario)
     trainer_cls = trainer_class(
         cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
     )
