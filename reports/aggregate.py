@@ -1,8 +1,9 @@
 """Seeds -> statistics per configuration, and the BeGin model selection over configurations.
 
-Only completed runs enter a mean; a configuration with any run that did not complete
-(failed, diverged, missing) cannot be selected, so a hyperparameter that sometimes breaks
-training never wins on its lucky seeds.
+Only `ok` runs (completed; the newest per configuration and seed) enter a mean. A
+configuration whose final run of some seed diverged or failed cannot be selected, so a
+hyperparameter that sometimes breaks training never wins on its lucky seeds; unfinished
+attempts (interrupted, killed, refused) are not outcomes and neither count nor block.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ ROW = (*BLOCK, "method")  # one row of the paper table
 
 
 def configurations(sweep: Sweep) -> pd.DataFrame:
-    """One row per configuration: its key and metric name, its runs, how many completed
-    (`seeds`), and the mean and std over those of AP, AF, FWT, val AP and run time."""
-    runs = sweep.runs
+    """One row per configuration with a finished run: its key and metric name, its final
+    runs (one per seed), how many completed (`seeds`), and the mean and std over those of
+    AP, AF, FWT, val AP and run time."""
+    runs = sweep.runs[sweep.runs["final"]]
     keys = runs.drop_duplicates("config").set_index("config")[[*sweep.key, "metric"]]
     counts = runs.groupby("config").agg(runs=("status", "size"), seeds=("ok", "sum"))
     stats = runs[runs["ok"]].groupby("config")[[*SUMMARY, "time_total"]].agg(["mean", "std"])

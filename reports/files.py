@@ -1,19 +1,48 @@
-"""Atomic output: every report file appears whole or not at all (temp file + rename).
+"""Atomic output: every report file appears whole or not at all (temp file + rename), and
+the output directory as a whole is replaced only once everything in it is written.
 
-A reader (a LaTeX build, a browser tab, a second report run) never sees half a table.
+A reader (a LaTeX build, a browser tab, a second report run) never sees half a table, and a
+report that fails half-way leaves the previous output directory as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """Yield an empty directory beside `out` to write into; when the block ends without an
+    error it takes `out`'s place, else it is removed and `out` stays as it was.
+
+    Two renames (`out` aside, the new one in): there is no portable atomic swap of two
+    directories, and a crash between them leaves the old output as `.<out>.old-*`.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the reports from the group
+    old = staging.with_name(staging.name.replace(".new-", ".old-"))
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:

@@ -1,13 +1,22 @@
 """Sweep directories -> one tidy DataFrame, one row per run (SPEC §8).
 
 Every Hydra job directory below the given roots becomes a row, whatever happened to it: the
-status in its results.json (completed, diverged, failed), `missing` for a job directory
-without results.json (refused, killed or still running), `unreadable` for a broken file.
-Nothing is dropped; the boolean column `ok` says which runs enter the statistics.
+status in its results.json (completed, diverged, failed, interrupted), `missing` for a job
+directory without results.json (killed or still running), `refused` for one whose saved
+config could never have run (say `lamb: abc`, left by older versions), `unreadable` for a
+broken or non-numeric results.json. Nothing is dropped and nothing crashes the reports.
+
+Which runs make the numbers: per configuration and seed, the newest *finished* run
+(completed, diverged or failed: an outcome of that configuration) is `final`; older finished
+runs of the same configuration and seed are kept as duplicates, with a warning. A final run
+that completed with a well-formed matrix is `ok` and enters the statistics; a final run that
+diverged or failed counts against its configuration. Unfinished attempts (interrupted,
+missing, refused, unreadable) are listed only: they neither enter nor block the numbers.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -23,7 +32,9 @@ import yaml
 CHOICES = ("dataset", "level", "scenario", "method", "model", "trainer")
 SUMMARY = ("AP", "AF", "FWT", "val_AP")
 # Override keys that change where or how a run is shown, not what it computes.
-NOT_HYPERPARAMETERS = ("seed", "progress", "device", "data_dir", "logger", "hydra")
+NOT_HYPERPARAMETERS = ("seed", "progress", "device", "data_dir", "logger", "hydra", "resume")
+#: Statuses of a run that ended: its outcome belongs to its configuration.
+FINISHED = ("completed", "diverged", "failed")
 
 
 class NoResultsError(ValueError):
@@ -36,7 +47,8 @@ class Sweep:
 
     runs: pd.DataFrame
     key: list[str]  # choices + hyperparameters + swept override keys
-    swept: list[str]  # hyperparameters that take more than one value across the runs
+    swept: list[str]  # hyperparameters that take more than one value across finished runs
+    warnings: tuple[str, ...] = ()  # duplicates: which run counts, which do not
 
 
 def find_jobs(roots: Iterable[str | Path]) -> list[Path]:
@@ -65,32 +77,104 @@ def find_jobs(roots: Iterable[str | Path]) -> list[Path]:
 
 
 def load_sweep(roots: Iterable[str | Path]) -> Sweep:
-    """Read every run below `roots` into a Sweep; see the module docstring for statuses."""
+    """Read every run below `roots` into a Sweep; see the module docstring for statuses and
+    for which runs count."""
     payloads = [_read_job(job) for job in find_jobs(roots)]
-    named = (k for p in payloads for k in p.get("hyperparameters", {}))
+    finished = [p for p in payloads if p["status"] in FINISHED] or payloads
+    named = (k for p in finished for k in p.get("hyperparameters") or {})
     hyper = [k for k in dict.fromkeys(named) if k != "seed"]
-    extra = [k for k in _override_keys(payloads) if k not in hyper]
+    extra = [k for k in _override_keys(finished) if k not in hyper]
     runs = pd.DataFrame([_record(p, hyper, extra) for p in payloads])
-    varying = runs[hyper + extra].nunique(dropna=False) > 1
-    swept = sorted(varying[varying].index)
+    in_finished = runs["status"].isin(FINISHED)
+    varying = runs.loc[in_finished if in_finished.any() else runs.index, hyper + extra].nunique(
+        dropna=False
+    )
+    swept = sorted(varying[varying > 1].index)
     runs = runs.drop(columns=[k for k in extra if k not in swept])
     runs.insert(0, "config", _labels(runs, swept))
-    return Sweep(runs=runs, key=[*CHOICES, *hyper, *(k for k in extra if k in swept)], swept=swept)
+    runs, warnings = _newest_per_seed(runs)
+    key = [*CHOICES, *hyper, *(k for k in extra if k in swept)]
+    return Sweep(runs=runs, key=key, swept=swept, warnings=tuple(warnings))
+
+
+def _newest_per_seed(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Mark the newest finished run of each configuration and seed `final` (only a final run
+    may be `ok`), the others as duplicates of it; one warning per duplicated pair."""
+    runs = runs.assign(final=runs["status"].isin(FINISHED))
+    warnings = []
+    order = runs[runs["final"]].sort_values(["finished_at", "run"])
+    for (config, seed), group in order.groupby(["config", "seed"], dropna=False, sort=True):
+        if len(group) == 1:
+            continue
+        newest, older = group.index[-1], group.index[:-1]
+        runs.loc[older, ["final", "ok"]] = False
+        runs.loc[older, "note"] = f"older duplicate of {runs.at[newest, 'run']}"
+        warnings.append(
+            f"{len(group)} finished runs of {config} seed {seed}: counting the newest, "
+            f"{runs.at[newest, 'run']}; not {', '.join(runs.loc[older, 'run'])}"
+        )
+    return runs, warnings
 
 
 def _read_job(job: Path) -> dict[str, Any]:
-    """The run's results.json, or what Hydra saved about it when that file is absent or broken."""
+    """The run's results.json, or what Hydra saved about it when that file is absent, broken
+    or not what a cgl run writes."""
     path = job / "results.json"
     if not path.is_file():
-        return _hydra_payload(job) | {
-            "status": "missing",
-            "message": "no results.json: the job was refused, killed or is still running",
-        }
+        return _hydra_payload(job) | _missing_status(job)
     try:
         with path.open(encoding="utf-8") as handle:
-            return json.load(handle) | {"run": str(job)}
+            payload = json.load(handle)
+        problem = _malformed(payload)
     except (OSError, ValueError) as err:
-        return _hydra_payload(job) | {"status": "unreadable", "message": f"{path}: {err}"}
+        problem = str(err)
+    if problem:
+        return _hydra_payload(job) | {"status": "unreadable", "message": f"{path}: {problem}"}
+    mtime = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC)
+    return {"finished_at": mtime.isoformat(timespec="seconds")} | payload | {"run": str(job)}
+
+
+def _malformed(payload: Any) -> str | None:
+    """What makes a parsed results.json unusable (not an object, non-numeric numbers), or None."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("status"), str):
+        return "not a cgl results.json (no status)"
+    try:
+        for split in ("val", "test"):
+            np.array((payload.get("matrices") or {}).get(split) or [], dtype=float)
+        for key in SUMMARY:
+            _number((payload.get("summary") or {}).get(key))
+        _number(payload.get("seed"))
+        _timings(payload.get("timings") or {})
+    except (TypeError, ValueError) as err:
+        return f"non-numeric content ({err})"
+    return None
+
+
+def _missing_status(job: Path) -> dict[str, str]:
+    """`refused` when the saved config fails the typed schema (it could never have run),
+    else `missing` (killed, still running, or refused for a value out of range)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    from cgl.schema import Config
+
+    config = job / ".hydra" / "config.yaml"
+    try:
+        OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(config))
+    except ValidationError as err:
+        return {"status": "refused", "message": f"refused: {str(err).splitlines()[0]}"}
+    except Exception:  # an older or foreign config: the schema cannot judge it
+        pass
+    if (job / "checkpoint.pt").is_file():
+        return {
+            "status": "missing",
+            "message": "no results.json but a checkpoint: killed or still running; the same "
+            "command resumes it",
+        }
+    return {
+        "status": "missing",
+        "message": "no results.json: the job was killed, is still running, or was refused",
+    }
 
 
 def _hydra_payload(job: Path) -> dict[str, Any]:
@@ -161,16 +245,31 @@ def _record(payload: dict[str, Any], hyper: list[str], extra: list[str]) -> dict
     status = payload.get("status", "unknown")
     summary = payload.get("summary") or {}
     test = (payload.get("matrices") or {}).get("test")
+    matrix = None if test is None else np.array(test, dtype=float)
+    shape_ok = _square_plus_one(matrix, payload.get("num_tasks"))
+    note = None if shape_ok or status != "completed" else "test matrix is not N x (N+1)"
     return (
-        {"run": payload["run"], "status": status, "ok": status == "completed"}
-        | {"message": payload.get("message")}
+        {"run": payload["run"], "status": status, "ok": status == "completed" and shape_ok}
+        | {"message": payload.get("message"), "note": note}
+        | {"finished_at": payload.get("finished_at")}
         | {group: choices.get(group) for group in CHOICES}
         | {key: _hashable(hyperparameters.get(key, config.get(key))) for key in hyper}
         | {key: _hashable(_resolved(config, key, overrides)) for key in extra}
         | {"seed": payload.get("seed"), "metric": payload.get("metric")}
         | {key: _number(summary.get(key)) for key in SUMMARY}
         | _timings(payload.get("timings") or {})
-        | {"test_matrix": None if test is None else np.array(test, dtype=float)}
+        | {"test_matrix": matrix}
+    )
+
+
+def _square_plus_one(matrix: np.ndarray | None, num_tasks: Any) -> bool:
+    """An N x (N+1) matrix for the run's N tasks: every task finished."""
+    return (
+        matrix is not None
+        and matrix.ndim == 2
+        and matrix.shape[0] >= 1
+        and matrix.shape[1] == matrix.shape[0] + 1
+        and num_tasks in (None, matrix.shape[0])
     )
 
 

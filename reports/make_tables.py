@@ -2,7 +2,8 @@
 
 Reads every run below the given sweep or run directories and writes the tidy run table, the
 per-configuration statistics, the accuracy / forgetting matrices, the paper table and the
-baselines comparison, then prints where each went.
+baselines comparison, then prints where each went, and every run that is not in the numbers
+with its status. The output directory is replaced as a whole at the end, never half-written.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: import `reports` from the repo
 
 from reports.aggregate import configurations
 from reports.baselines import write_baselines
-from reports.files import write_csv
+from reports.files import staged_directory, write_csv
 from reports.load import NoResultsError, Sweep, load_sweep
 from reports.matrices import write_matrices
 from reports.tables import paper_table, write_table
@@ -61,8 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(sweep.runs)} runs ({', '.join(f'{n} {s}' for s, n in statuses.items())}), "
         f"{sweep.runs['config'].nunique()} configurations, swept: {', '.join(sweep.swept) or '-'}"
     )
-    for what, paths in write_report(sweep, args.out, args.jobs).items():
-        print(f"{what}: {_describe(paths)}")
+    for warning in sweep.warnings:
+        print(f"make_tables: warning: {warning}", file=sys.stderr)
+    for run in sweep.runs[~sweep.runs["ok"]].itertuples():
+        print(f"not in the numbers: {run.run} ({run.status}: {run.note or run.message or '-'})")
+    with staged_directory(args.out) as staging:
+        written = write_report(sweep, staging, args.jobs)
+    for what, paths in written.items():
+        print(f"{what}: {_describe([args.out / p.relative_to(staging) for p in paths])}")
     print(f"done in {time.perf_counter() - start:.1f}s")
     return 0
 

@@ -1,6 +1,6 @@
 """Command line: python src/main.py [group=option ...] [-m key=v1,v2 ...]
 
-Thin on purpose: Hydra composes conf/, cgl.experiment.run does the work.
+Thin on purpose: Hydra composes conf/, cgl.cli.run_job does the work.
 """
 
 import sys
@@ -8,17 +8,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from cgl.cli import exit_on_user_error, hoist_multirun_flag
+from cgl.cli import exit_on_user_error, hoist_multirun_flag, run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from cgl.experiment import run
-
-    with exit_on_user_error():
-        return run(cfg).summary.get("val_AP", float("nan"))
+    return run_job(cfg)
 
 
 if __name__ == "__main__":
     sys.argv = hoist_multirun_flag(sys.argv)
-    main()
+    with exit_on_user_error():
+        main()

@@ -58,6 +58,8 @@ def _offline_wandb(monkeypatch):
 
 def make_cfg(*overrides: str):
     """Compose conf/ exactly as the CLI would, without starting a Hydra job."""
+    import cgl  # noqa: F401  registers the typed schema that conf/config.yaml names
+
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
 

@@ -1,16 +1,20 @@
 """One run: config -> dataset -> scenario -> model -> trainer -> results.json (+ W&B).
 
 `run(cfg)` is what the command line and the tests call. Every check of the config happens
-before any data is touched or any training starts, and a failure then writes nothing.
+before any data is touched or any training starts, and a refusal then writes nothing. A run
+records the truth: `completed` only when every task finished, `interrupted` (with the finished
+rows and the signal) when SIGINT/SIGTERM stopped it, `diverged` or `failed` otherwise. After
+every task the trainer checkpoints the job directory, so the same command in the same
+directory resumes an unfinished run and skips a finished one (`cgl.resume`).
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import platform
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,24 +28,33 @@ from omegaconf import DictConfig, OmegaConf
 
 from cgl import __version__
 from cgl.algorithms import trainer_class
+from cgl.checkpoint import TaskCheckpoint
 from cgl.errors import CglError, ConfigError
+from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
 from cgl.metrics import summarize
-from cgl.scenarios import check_supported
-from cgl.scenarios.common import INCR_TYPES, supported_pairs_text
+from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
+from cgl.scenarios.common import INCR_TYPES
 from cgl.sinks import WandbLogger, run_name, write_json_atomic
 from cgl.summary import run_summary
 from cgl.trainers import TrainingDivergedError
+from cgl.validation import check_output_dir, dataset_setting, validate
+
+__all__ = ["Result", "run", "validate"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Result:
-    """What a run produced; `payload` is exactly what results.json holds."""
+    """What a run produced; `payload` is exactly what results.json holds. `skipped`: the job
+    directory held this config's finished run, returned as it was; `signal`: the number of
+    a SIGINT/SIGTERM received during the run (then a sweep must stop), else None."""
 
     status: str
     path: Path
     payload: dict[str, Any] = field(default_factory=dict)
+    skipped: bool = False
+    signal: int | None = None
 
     @property
     def summary(self) -> dict[str, float]:
@@ -54,41 +67,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     dgl.seed(seed)
-
-
-def dataset_setting(cfg: DictConfig) -> DictConfig:
-    """The dataset's declared defaults (num_tasks, metric) for this level x scenario."""
-    level, scenario = cfg.level.name, cfg.scenario.name
-    check_supported(level, scenario)
-    settings = cfg.dataset.settings
-    if level not in settings or scenario not in settings[level]:
-        offered = "; ".join(f"{lvl}: {', '.join(scs)}" for lvl, scs in settings.items())
-        raise ConfigError(
-            f"dataset={cfg.dataset.name} does not offer level={level} scenario={scenario}. "
-            f"It offers {offered}. (Pairs any dataset may offer: {supported_pairs_text()}.)"
-        )
-    return settings[level][scenario]
-
-
-def validate(cfg: DictConfig) -> None:
-    """Refuse bad values before anything runs (SPEC §10)."""
-    dataset_setting(cfg)
-    if cfg.lamb < 0:
-        raise ConfigError(f"lamb must be >= 0 (it weighs the MAS penalty), got {cfg.lamb}.")
-    if cfg.epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, got {cfg.epochs}.")
-    if cfg.lr <= 0:
-        raise ConfigError(f"lr must be positive, got {cfg.lr}.")
-    if cfg.num_tasks is not None and cfg.num_tasks < 1:
-        raise ConfigError(
-            f"num_tasks must be at least 1 (or null for the dataset's default), "
-            f"got {cfg.num_tasks}."
-        )
-    for group in ("scenario_kwargs", "trainer_kwargs"):
-        for key, value in cfg.level[group].items():
-            if isinstance(value, int) and value < 1:
-                raise ConfigError(f"level.{group}.{key} must be a positive integer, got {value}.")
-    trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
 def job_context(output_dir: Path | None) -> tuple[Path, str | None, list[str]]:
@@ -127,6 +105,21 @@ def build_scenario(cfg: DictConfig, data) -> Any:
     )
 
 
+def build_model(cfg: DictConfig, scenario) -> torch.nn.Module:
+    """The level's model, sized by the scenario. A setting the model does not take (say
+    `+model.nc.foo=1`) is bad input, refused like any other, not a crash."""
+    try:
+        return instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    except InstantiationException as err:
+        if isinstance(err.__cause__, TypeError):
+            target = cfg.model[cfg.level.name]._target_
+            raise ConfigError(
+                f"model.{cfg.level.name} cannot be built: {err.__cause__}. Give {target} only "
+                f"the settings it takes."
+            ) from None
+        raise
+
+
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     """The level's trainer settings (e.g. gc's batch size), then the trainer group's, which
     win where both set a key (trainer=minibatch's batch size)."""
@@ -150,14 +143,93 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
     """
     validate(cfg)
     out_dir, group, overrides = job_context(output_dir)
+    check_output_dir(out_dir, "output_dir" if output_dir is not None else "hydra.run.dir")
+    config = OmegaConf.to_container(cfg, resolve=True)
+    plan = plan_job(out_dir, config, resume=cfg.resume)
+    if plan.action == "skip":
+        status = plan.results["status"]
+        log.info(
+            "%s already holds this configuration's finished run (%s): skipped. "
+            "resume=false runs it again.",
+            out_dir,
+            status,
+        )
+        return Result(status, out_dir / RESULTS_NAME, plan.results, skipped=True)
+    with stop_on_signals() as stop:
+        result = _run(cfg, config, out_dir, group, overrides, plan)
+    result.signal = stop.signum
+    return result
+
+
+def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
+    """Set up and train; whatever happens after set-up, results.json says what it was."""
+    checkpoint = TaskCheckpoint(
+        out_dir / CHECKPOINT_NAME,
+        identity(config),
+        attempt=plan.checkpoint["attempt"] + 1 if plan.checkpoint else 1,
+        trainer_state=plan.checkpoint["trainer"] if plan.checkpoint else None,
+        seconds_before=plan.checkpoint["seconds"] if plan.checkpoint else 0.0,
+    )
     seed_everything(cfg.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scenario = trainer = wandb_logger = payload = None
+    status, message, signum = "completed", None, None
+    try:
+        scenario, trainer, wandb_logger = _set_up(cfg, config, out_dir, group, overrides)
+        if plan.action == "resume":
+            log.info(
+                "resuming at task %d/%d: %d finished task(s) restored from %s (attempt %d)",
+                plan.tasks_done + 1,
+                scenario.num_tasks,
+                plan.tasks_done,
+                checkpoint.path,
+                checkpoint.attempt,
+            )
+        raise_if_requested()
+        trainer.run(checkpoint=checkpoint)
+    except TrainingDivergedError as err:
+        status, message = "diverged", str(err)
+    except RunInterrupted as stop:
+        signum = stop.signum
+        done = 0 if scenario is None else len(scenario.matrices()["test"])
+        total = "?" if scenario is None else scenario.num_tasks
+        status = "interrupted"
+        message = (
+            f"stopped by {signal_name(signum)} after {done} of {total} tasks; the same "
+            f"command with the same output directory ({out_dir}) resumes it"
+        )
+    except CglError:
+        status = "refused"  # bad input found while setting up: nothing ran, nothing is written
+        raise
+    except BaseException as err:  # a bug, or an exit forced by a library: never `completed`
+        status, message = "failed", f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        if status != "refused":
+            payload = results_payload(
+                cfg, config, overrides, scenario, trainer, status, message, signum, checkpoint
+            )
+            write_json_atomic(out_dir / RESULTS_NAME, payload)
+            if status in ("completed", "diverged"):
+                checkpoint.discard()  # a final result is never resumed
+        if wandb_logger:
+            logged = payload or {"summary": {}, "matrices": {"test": []}}
+            matrix = np.asarray(logged["matrices"]["test"], dtype=float)
+            wandb_logger.finish(logged["summary"], matrix, status)
+    log.info("%s", run_summary(payload, out_dir / RESULTS_NAME))
+    return Result(status=status, path=out_dir / RESULTS_NAME, payload=payload)
+
+
+def _set_up(
+    cfg: DictConfig, config: dict, out_dir: Path, group: str | None, overrides: list[str]
+) -> tuple:
+    """Data, scenario, model, the W&B run (if any) and the trainer."""
     data = load_dataset(cfg)
     scenario = build_scenario(cfg, data)
-    model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    model = build_model(cfg, scenario)
     trainer_cls = trainer_class(
         cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
     )
-    config = OmegaConf.to_container(cfg, resolve=True)
     wandb_logger = None
     if cfg.logger.name == "wandb":
         wandb_logger = WandbLogger(
@@ -194,29 +266,17 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
         scenario.num_tasks,
         scenario.metric,
     )
-    status, message, start = "completed", None, time.perf_counter()
-    try:
-        trainer.run()
-    except TrainingDivergedError as err:
-        status, message = "diverged", str(err)
-    except Exception as err:
-        status, message = "failed", f"{type(err).__name__}: {err}"
-        raise
-    finally:
-        payload = results_payload(
-            cfg, config, overrides, scenario, trainer, status, message, time.perf_counter() - start
-        )
-        path = write_json_atomic(out_dir / "results.json", payload)
-        if wandb_logger:
-            wandb_logger.finish(payload["summary"], np.asarray(payload["matrices"]["test"]), status)
-    log.info("%s", run_summary(payload, path))
-    return Result(status=status, path=path, payload=payload)
+    return scenario, trainer, wandb_logger
 
 
-def results_payload(cfg, config, overrides, scenario, trainer, status, message, seconds) -> dict:
-    """The content of results.json (SPEC §7)."""
-    matrices = scenario.matrices()
-    complete = matrices["test"].shape[0] == scenario.num_tasks
+def results_payload(
+    cfg, config, overrides, scenario, trainer, status, message, signum, checkpoint
+) -> dict:
+    """The content of results.json (SPEC §7). A run stopped before its scenario existed has
+    no rows, metric or trainer."""
+    empty = {"val": [], "test": [], "init_val": None, "init_test": None}
+    matrices = empty if scenario is None else scenario.matrices()
+    complete = scenario is not None and len(matrices["test"]) == scenario.num_tasks
     summary = (
         summarize(matrices["test"], matrices["val"], matrices["init_test"])
         if complete
@@ -225,6 +285,7 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
     return {
         "status": status,
         "message": message,
+        "signal": None if signum is None else signal_name(signum),
         "choices": {
             group: cfg[group].name
             for group in ("level", "scenario", "method", "model", "dataset", "logger")
@@ -234,13 +295,15 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
         "method_kwargs": config["method"]["kwargs"],
         "overrides": overrides,
         "seed": cfg.seed,
-        "metric": scenario.metric,
-        "num_tasks": scenario.num_tasks,
-        "trainer_class": type(trainer).__name__,
+        "metric": None if scenario is None else scenario.metric,
+        "num_tasks": None if scenario is None else scenario.num_tasks,
+        "trainer_class": None if trainer is None else type(trainer).__name__,
         "matrices": {"val": matrices["val"], "test": matrices["test"]},
         "init": {"val": matrices["init_val"], "test": matrices["init_test"]},
         "summary": summary,
-        "timings": {"total": seconds} | trainer.timings,
+        "timings": {"total": checkpoint.seconds()} | ({} if trainer is None else trainer.timings),
+        "attempt": checkpoint.attempt,
+        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": {
             "cgl": __version__,
             "torch": torch.__version__,

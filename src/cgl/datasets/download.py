@@ -106,7 +106,7 @@ def fetch_archive(data_dir: str | Path, archive: RawArchive, dataset: str) -> Pa
             archive.url,
             archive_path,
             dataset,
-            problem=f"is missing (expected unpacked in {folder})",
+            problem=f"is missing and {_unpacked_problem(folder, archive.members)}",
             hand=f"either put it at {archive_path} (it is unpacked on first use) or unpack it so "
             f"that {folder / next(iter(archive.members))} exists",
         )
@@ -131,6 +131,20 @@ def _checksum_ok(path: Path, expected: str | None) -> bool:
     if actual != expected:
         log.warning("%s has sha256 %s, expected %s", path, actual, expected)
     return actual == expected
+
+
+def _unpacked_problem(folder: Path, members: dict[str, str | None]) -> str:
+    """Why the unpacked copy in `folder` cannot be used, for the error message."""
+    missing = [name for name in members if not (folder / name).exists()]
+    if len(missing) == len(members):
+        return f"nothing is unpacked in {folder}"
+    if missing:
+        return f"{folder} lacks {', '.join(missing)}"
+    damaged = [name for name, digest in members.items() if not _checksum_ok(folder / name, digest)]
+    return (
+        f"{folder} holds {', '.join(damaged)} with the wrong checksum (a damaged or different "
+        f"version: replace it with a good copy)"
+    )
 
 
 def _members_ok(folder: Path, members: dict[str, str | None]) -> bool:

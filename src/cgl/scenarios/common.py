@@ -282,6 +282,21 @@ class ScenarioLoader(ABC):
         keep = self.split_mask(split, tasks)[item_ids]
         return self.evaluator(preds[keep], self.data.label[item_ids[keep]])
 
+    def state_dict(self) -> dict[str, Any]:
+        """The position in the task sequence and the rows recorded so far (for checkpoints);
+        everything else is rebuilt from the data and the seed."""
+        matrices = self.matrices()
+        return {
+            "task": self._curr_task,
+            "rows": {split: torch.from_numpy(matrices[split]) for split in self._rows},
+            "init": {split: torch.from_numpy(row) for split, row in self._init.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._curr_task = int(state["task"])
+        self._rows = {split: list(rows.numpy()) for split, rows in state["rows"].items()}
+        self._init = {split: row.numpy() for split, row in state["init"].items()}
+
     def matrices(self) -> dict[str, Any]:
         """The N x (N+1) val and test matrices recorded so far, plus the initial rows."""
         return {

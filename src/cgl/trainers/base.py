@@ -14,8 +14,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import dgl
 import torch
 
+from cgl.checkpoint import (
+    TaskCheckpoint,
+    capture_rng,
+    checkpoint_data,
+    restore_rng,
+    task_seed,
+    to_device,
+)
+from cgl.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
 from cgl.trainers.copies import ItemCopies
 from cgl.trainers.progress import TaskProgress
@@ -66,17 +76,30 @@ class BaseTrainer:
         self.timings: dict[str, Any] = {"per_task": [], "after_training": [], "epochs": []}
 
     # ---- the loop -------------------------------------------------------------------------
-    def run(self, epoch_per_task: int | None = None) -> dict[str, Any]:
+    def run(
+        self, epoch_per_task: int | None = None, checkpoint: TaskCheckpoint | None = None
+    ) -> dict[str, Any]:
         """Train on every task in turn; return the val/test matrices and the initial rows.
 
-        `epoch_per_task` caps the epochs of each task (default: `num_epochs`).
+        `epoch_per_task` caps the epochs of each task (default: `num_epochs`). With a
+        `checkpoint`, the state after every task is saved to it, and a run given one that
+        holds a trainer state continues after that state's last finished task. Between
+        batches and tasks the loop stops with RunInterrupted once SIGINT/SIGTERM arrived
+        (see `cgl.interrupts`).
         """
         max_epochs = epoch_per_task or self.max_num_epochs
         optimizer = self.optimizer_fn(self.model.parameters())
         initial_optimizer_state = copy.deepcopy(optimizer.state_dict())
         states = self.initTrainingStates(self.scenario, self.model, optimizer)
-        self.scenario.record_initial(*self._predict_views(states))
-        for task_id in range(self.num_tasks):
+        first_task = 0
+        if checkpoint is not None and checkpoint.trainer_state is not None:
+            first_task = self.load_training_state(checkpoint.trainer_state, optimizer, states)
+        else:
+            self.scenario.record_initial(*self._predict_views(states))
+        for task_id in range(first_task, self.num_tasks):
+            # DGL's sampler state cannot be saved: seeding it per task from (seed, task) makes
+            # a resumed run draw what an uninterrupted one draws.
+            dgl.seed(task_seed(torch.initial_seed(), task_id))
             start = time.perf_counter()
             dataset = (
                 self.scenario.get_accumulated_dataset()
@@ -92,7 +115,37 @@ class BaseTrainer:
             self.timings["per_task"].append(time.perf_counter() - start)
             for callback in self.callbacks:
                 callback.on_task_end(task_id, rows)
+            if checkpoint is not None:
+                checkpoint.save(self.training_state(task_id + 1, optimizer, states))
+            raise_if_requested()
         return self.scenario.matrices()
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def training_state(self, tasks_done: int, optimizer, states: dict) -> dict[str, Any]:
+        """Everything the loop carries from one task to the next, as tensors and plain data."""
+        return {
+            "tasks_done": tasks_done,
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "training_states": {key: checkpoint_data(key, value) for key, value in states.items()},
+            "scenario": self.scenario.state_dict(),
+            "timings": copy.deepcopy(self.timings),
+            "rng": capture_rng(),
+        }
+
+    def load_training_state(self, saved: dict[str, Any], optimizer, states: dict) -> int:
+        """Put back what `training_state` saved; returns the number of finished tasks."""
+        self.model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        for key, value in to_device(saved["training_states"], self.device).items():
+            if hasattr(states.get(key), "load_state_dict"):
+                states[key].load_state_dict(value)
+            else:
+                states[key] = value
+        self.scenario.load_state_dict(saved["scenario"])
+        self.timings = saved["timings"]
+        restore_rng(saved["rng"])
+        return int(saved["tasks_done"])
 
     def _train_task(self, task_id, dataset, optimizer, states, max_epochs) -> None:
         self.processBeforeTraining(task_id, dataset, self.model, optimizer, states)
@@ -138,6 +191,7 @@ class BaseTrainer:
         self.model.load_state_dict(best_state)
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
+        raise_if_requested()
         stats = self.processTrainIteration(self.model, optimizer, batch, states)
         if not math.isfinite(stats.get("loss", 0.0)):
             raise TrainingDivergedError(f"training loss became {stats['loss']}")

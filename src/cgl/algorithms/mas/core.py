@@ -92,6 +92,15 @@ class MASRegularizer:
         self._flat = None
         return time.perf_counter() - start
 
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Ω and θ* per parameter name (for checkpoints); the settings come from the config."""
+        return {"omega": dict(self.omega), "anchor": dict(self.anchor)}
+
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.omega = dict(state["omega"])
+        self.anchor = dict(state["anchor"])
+        self._flat = None
+
     def _flat_state(self, named: list[tuple[str, nn.Parameter]]) -> tuple:
         """Ω and θ* as single vectors aligned with the parameters (rebuilt when shapes change)."""
         shapes = [p.shape for _, p in named]

@@ -1,0 +1,141 @@
+"""Check every job of a command before Hydra creates any directory (a Hydra callback).
+
+Hydra makes a job's directory and writes `.hydra/` into it before the task function runs,
+so a refusal found there would leave a directory behind, and a rerun in a directory of
+another config would already have overwritten its `.hydra/`. This callback, named in
+`conf/hydra/default.yaml`, runs first: for a single run on the composed config; for a sweep
+on every job's config, composed as the launcher will compose it, so one bad value refuses
+the whole sweep before its first job starts. It validates the config, the output directory
+and what the job directory already holds (`cgl.resume`).
+
+Hydra turns an exception raised by a callback into a warning and goes on, so a refusal
+leaves here as `Refused`, a BaseException that `cgl.cli.exit_on_user_error` prints.
+
+It also notes which directories the command is about to create: a job refused later (say,
+its dataset is missing offline) removes its directory again (`remove_created`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cgl.errors import CglError
+from cgl.resume import check_job_dir
+from cgl.validation import check_output_dir, validate
+
+#: Launchers that run jobs on this machine (basic, joblib, submitit_local): the device a job
+#: asks for must exist here. Others (Slurm, Ray) run them where the job checks it itself.
+LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher", "LocalLauncher")
+#: job directory -> the outermost directory this command creates for it
+_created: dict[Path, Path] = {}
+#: sweep directory -> the outermost directory this command creates for it
+_created_sweeps: dict[Path, Path] = {}
+
+
+class Refused(BaseException):  # carries the error to the CLI
+    """Bad input found by the preflight: `error` is the CglError or Hydra error to print."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextlib.contextmanager
+def _refusing() -> Iterator[None]:
+    try:
+        yield
+    except (CglError, CompactHydraException) as err:
+        raise Refused(err) from err
+
+
+class Preflight(Callback):
+    """Hydra callback: refuse bad input before any job directory exists."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        job_dir = Path(config.hydra.run.dir).absolute()
+        with _refusing():
+            check_job(config, job_dir, "hydra.run.dir")
+        if not job_dir.exists():
+            _created[job_dir] = _outermost_missing(job_dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir).absolute()
+        runs_here = config.hydra.launcher._target_.endswith(LOCAL_LAUNCHERS)
+        with _refusing():
+            check_output_dir(sweep_dir, "hydra.sweep.dir")
+            for job_config in sweep_jobs(config):
+                job_dir = sweep_dir / str(job_config.hydra.sweep.subdir)
+                check_job(job_config, job_dir, "hydra.sweep.dir", runs_here)
+                if not job_dir.exists():
+                    _created[job_dir] = job_dir
+        if not sweep_dir.exists():
+            _created_sweeps[sweep_dir] = _outermost_missing(sweep_dir)
+
+
+def check_job(config: DictConfig, job_dir: Path, dir_key: str, runs_here: bool = True) -> None:
+    """Everything `cgl.experiment.run` would refuse before training, for one job."""
+    check_output_dir(job_dir, dir_key)
+    validate(config, runs_here)
+    check_job_dir(job_dir, job_container(config), resume=config.resume)
+
+
+def job_container(config: DictConfig) -> dict[str, Any]:
+    """The config as the job will see it: resolved, without the hydra node (some of whose
+    keys, such as a run's sweep subdir, are unset here)."""
+    return {
+        key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        for key, node in config.items()
+        if key != "hydra"
+    }
+
+
+def sweep_jobs(config: DictConfig) -> list[DictConfig]:
+    """Every job of the sweep, composed as the launcher composes it (Hydra's basic sweeper:
+    the product of the swept values, jobs numbered in that order). Another sweeper (Optuna,
+    Ax...) picks its jobs while it runs: then none is known in advance, and each job is
+    validated when it starts (`cgl.experiment.run`)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+        return []
+    loader = GlobalHydra.instance().config_loader()
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(
+        params + list(config.hydra.overrides.task)
+    )
+    jobs = []
+    for batch in BasicSweeper.split_arguments(overrides, max_batch_size=None):
+        for number, job_overrides in enumerate(batch):
+            job = loader.load_sweep_config(config, list(job_overrides))
+            with open_dict(job):
+                job.hydra.job.id = job.hydra.job.num = number
+            jobs.append(job)
+    return jobs
+
+
+def remove_created(job_dir: Path) -> None:
+    """Remove a refused job's directory if this command created it (never one that existed
+    before, whatever it holds), and then its sweep directory if nothing else is in it."""
+    job_dir = job_dir.absolute()
+    if job_dir in _created:
+        shutil.rmtree(_created.pop(job_dir), ignore_errors=True)
+    for sweep_dir, outermost in list(_created_sweeps.items()):
+        leftover = {p.name for p in sweep_dir.iterdir()} if sweep_dir.is_dir() else set()
+        if job_dir.is_relative_to(sweep_dir) and leftover <= {"multirun.yaml"}:
+            shutil.rmtree(outermost, ignore_errors=True)
+            del _created_sweeps[sweep_dir]
+
+
+def _outermost_missing(path: Path) -> Path:
+    """The outermost of `path` (which does not exist) and its parents that does not exist."""
+    return [p for p in (path, *path.parents) if not p.exists()][-1]

@@ -1,0 +1,103 @@
+"""The typed schema of conf/: a wrong type fails when Hydra composes the config.
+
+`conf/config.yaml` names `cgl_schema` first in its defaults list, so every value the YAML files
+and the command line give is merged into these dataclasses: `lamb=abc` or `epochs=1.5` is
+refused by Hydra before anything runs, and a key the schema does not know is a typo. Values
+live in conf/ (the dataclasses hold types only); ranges are checked in `cgl.validation`.
+
+Adding a root key or a typed key of a group is one line here (plus its value in conf/). A new
+config group is one line in `Config`. Groups whose options carry free-form settings
+(`level.scenario_kwargs`, `method.kwargs`, a dataset's loader, a model) are dicts that stay open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+SCHEMA_NAME = "cgl_schema"
+
+
+@dataclass
+class LevelSchema:
+    name: str = MISSING
+    scenario_loader: str = MISSING  # the ScenarioLoader class, by import path
+    scenario_kwargs: dict[str, Any] = field(default_factory=dict)
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScenarioSchema:
+    name: str = MISSING
+
+
+@dataclass
+class MethodSchema:
+    name: str = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelSchema:
+    """One `_target_` + kwargs per level, instantiated with the scenario's sizes."""
+
+    name: str = MISSING
+    nc: Any = None
+    lc: Any = None
+    lp: Any = None
+    gc: Any = None
+
+
+@dataclass
+class DatasetSchema:
+    name: str = MISSING
+    loader: Any = MISSING  # `_target_` + the loader's kwargs
+    settings: dict[str, Any] = field(default_factory=dict)  # level -> scenario -> num_tasks, metric
+
+
+@dataclass
+class TrainerSchema:
+    minibatch: bool = MISSING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoggerSchema:
+    name: str = MISSING
+    project: str | None = None
+    entity: str | None = None
+    mode: str | None = None
+    group: str | None = None
+    run_name: str | None = None
+
+
+@dataclass
+class Config:
+    level: LevelSchema = MISSING
+    scenario: ScenarioSchema = MISSING
+    method: MethodSchema = MISSING
+    model: ModelSchema = MISSING
+    dataset: DatasetSchema = MISSING
+    trainer: TrainerSchema = MISSING
+    logger: LoggerSchema = MISSING
+    seed: int = MISSING
+    lamb: float = MISSING
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    dropout: float = MISSING
+    epochs: int = MISSING
+    patience: int = MISSING
+    lr_factor: float = MISSING
+    min_lr_ratio: float = MISSING
+    num_tasks: int | None = MISSING
+    split_ratio: list[float] = MISSING
+    device: str = MISSING
+    data_dir: str = MISSING
+    progress: bool = MISSING
+    resume: bool = MISSING
+
+
+ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
