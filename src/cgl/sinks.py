@@ -43,6 +43,7 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> Path:
             json.dump(_plain(payload), handle, indent=2, allow_nan=False)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the job directory is the group's
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
