@@ -7,7 +7,9 @@ edges in both directions), with two differences that matter for a safe benchmark
 Planetoid files are pickles, so they are read with an unpickler that can only build numpy
 arrays, scipy CSR matrices, lists and dicts; and CoraFull's npz is read without pickle.
 Nodes without a label (Citeseer's 15 isolated test ids) get label -1, so no task uses them.
-Self-loops are dropped: the trainers add their own.
+Self-loops are dropped: the trainers add their own. The public split of Yang et al. (as DGL's
+train/val/test masks: the first len(y) nodes train, the next 500 validate, the listed test ids
+test; 140/500/1000 on Cora) is published as `split`; nodes outside it get -1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cgl.datasets.base import ContinualData
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawArchive, dgl_archive, fetch_archive
 from cgl.datasets.structure import undirected_graph
@@ -107,7 +109,18 @@ def parse_planetoid(folder: Path, prefix: str, name: str) -> ContinualData:
         num_classes=int(onehot.shape[1]),
         label=torch.from_numpy(labels).long(),
         graph=graph,
+        split=public_split(num_nodes, y.shape[0], test_ids),
     )
+
+
+def public_split(num_nodes: int, num_train: int, test_ids: np.ndarray) -> torch.Tensor:
+    """Planetoid's public split as DGL builds its masks: nodes 0..num_train-1 train, the next
+    500 validate, the listed test ids test; -1 for every other node."""
+    split = torch.full((num_nodes,), -1, dtype=torch.long)
+    split[:num_train] = SPLIT_TRAIN
+    split[num_train : num_train + 500] = SPLIT_VAL
+    split[torch.from_numpy(test_ids)] = SPLIT_TEST
+    return split
 
 
 def row_normalize(matrix: sp.csr_matrix) -> np.ndarray:
@@ -131,7 +144,7 @@ def load_planetoid(name: str, data_dir: str) -> ContinualData:
         folder = fetch_archive(data_dir, planetoid_archive(name), name)
         return parse_planetoid(folder, DGL_PREFIX[name], name)
 
-    return cached(data_dir, name, version=1, build=build)
+    return cached(data_dir, name, version=2, build=build)
 
 
 def parse_gnn_benchmark_npz(path: Path, name: str) -> ContinualData:
