@@ -28,6 +28,7 @@ from cgl.errors import CglError, ConfigError
 from cgl.metrics import summarize
 from cgl.scenarios import check_supported
 from cgl.scenarios.common import INCR_TYPES, supported_pairs_text
+from cgl.scenarios.protocols import ProtocolRules, plan_tasks
 from cgl.sinks import WandbLogger, write_json_atomic
 from cgl.trainers import TrainingDivergedError
 
@@ -72,6 +73,7 @@ def dataset_setting(cfg: DictConfig) -> DictConfig:
 def validate(cfg: DictConfig) -> None:
     """Refuse bad values before anything runs (SPEC §10)."""
     dataset_setting(cfg)
+    protocol_rules(cfg)
     if cfg.lamb < 0:
         raise ConfigError(f"lamb must be >= 0 (it weighs the MAS penalty), got {cfg.lamb}.")
     if cfg.epochs < 1:
@@ -113,17 +115,48 @@ def load_dataset(cfg: DictConfig) -> Any:
         raise
 
 
+def protocol_rules(cfg: DictConfig) -> ProtocolRules:
+    """The protocol's rules for this dataset, level and scenario (conf/protocol/)."""
+    return ProtocolRules.select(
+        OmegaConf.to_container(cfg.protocol, resolve=True),
+        dataset=cfg.dataset.name,
+        level=cfg.level.name,
+        scenario=cfg.scenario.name,
+        split_ratio=tuple(cfg.split_ratio),
+        inter_task_edges=cfg.scenario.get("inter_task_edges", True),
+    )
+
+
 def build_scenario(cfg: DictConfig, data) -> Any:
+    """The scenario loader, cutting `data` as the protocol's plan says. A protocol with a
+    fixed task size (CGLB: 2 classes) decides the number of tasks unless `num_tasks` is set."""
     setting = dataset_setting(cfg)
+    rules = protocol_rules(cfg)
+    incr_type = INCR_TYPES[cfg.scenario.name]
+    sized_by_rules = rules.classes_per_task and incr_type in ("task", "class")
+    num_tasks = cfg.num_tasks or (None if sized_by_rules else setting.num_tasks)
+    plan = plan_tasks(data, incr_type, num_tasks, rules, cfg.seed)
     return get_class(cfg.level.scenario_loader)(
         data,
-        incr_type=INCR_TYPES[cfg.scenario.name],
-        num_tasks=cfg.num_tasks or setting.num_tasks,
+        incr_type=incr_type,
+        num_tasks=plan.num_tasks,
         metric=setting.metric,
         seed=cfg.seed,
-        split_ratio=tuple(cfg.split_ratio),
+        plan=plan,
         **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
     )
+
+
+def build_scenario_and_model(cfg: DictConfig, data) -> tuple[Any, torch.nn.Module]:
+    """Scenario, then model, in BeGin's draw order: seed every generator, draw the
+    protocol's class (or domain) order as the first draw, then the model's initial weights;
+    then seed again, as BeGin's trainer does, so training draws (dropout, samplers) start from
+    the seed. The same seed thus gives BeGin 0.4's permutation and initial weights."""
+    seed_everything(cfg.seed)
+    scenario = build_scenario(cfg, data)
+    model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    seed_everything(cfg.seed)
+    return scenario, model
 
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -149,10 +182,8 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
     """
     validate(cfg)
     out_dir, group, overrides = job_context(output_dir)
-    seed_everything(cfg.seed)
     data = load_dataset(cfg)
-    scenario = build_scenario(cfg, data)
-    model = instantiate(cfg.model[cfg.level.name], **scenario.model_kwargs())
+    scenario, model = build_scenario_and_model(cfg, data)
     trainer_cls = trainer_class(
         cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
     )
@@ -221,8 +252,9 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
     """The content of results.json (SPEC §7)."""
     matrices = scenario.matrices()
     complete = matrices["test"].shape[0] == scenario.num_tasks
+    init_test = matrices["init_test"] if scenario.forward_transfer_defined else None
     summary = (
-        summarize(matrices["test"], matrices["val"], matrices["init_test"])
+        summarize(matrices["test"], matrices["val"], init_test)
         if complete
         else {key: float("nan") for key in ("AP", "AF", "FWT", "val_AP")}
     )
@@ -231,7 +263,7 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
         "message": message,
         "choices": {
             group: cfg[group].name
-            for group in ("level", "scenario", "method", "model", "dataset", "logger")
+            for group in ("level", "scenario", "method", "model", "dataset", "logger", "protocol")
         }
         | {"trainer": "minibatch" if cfg.trainer.minibatch else "fullbatch"},
         "hyperparameters": {key: config[key] for key in HYPERPARAMETERS},
@@ -240,6 +272,7 @@ def results_payload(cfg, config, overrides, scenario, trainer, status, message, 
         "seed": cfg.seed,
         "metric": scenario.metric,
         "num_tasks": scenario.num_tasks,
+        "tasks": scenario.plan.summary(),
         "trainer_class": type(trainer).__name__,
         "matrices": {"val": matrices["val"], "test": matrices["test"]},
         "init": {"val": matrices["init_val"], "test": matrices["init_test"]},
