@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from cgl.metrics import forgetting_matrix
+from cgl.metrics import FORGETTING_LABEL, forgetting_matrix
 
 from .files import save_pixels, slug, write_csv
 
@@ -38,7 +38,7 @@ class ConfigMatrices:
     seeds: int
     mean: np.ndarray
     std: np.ndarray  # NaN with a single seed
-    forgetting: np.ndarray  # forgetting_matrix(mean): F[i, j] = M[j, j] - M[i, j], i >= j
+    forgetting: np.ndarray  # forgetting_matrix(mean): F[i, j] = M[i, j] - M[j, j], i >= j
 
 
 def config_matrices(runs: pd.DataFrame) -> list[ConfigMatrices]:
@@ -72,9 +72,10 @@ class HeatmapCanvas:
         self.acc = acc_ax.imshow(
             np.zeros((n, n + 1)), vmin=0, vmax=1, cmap="viridis", animated=True
         )
-        self.fgt = fgt_ax.imshow(np.zeros((n, n)), vmin=-1, vmax=1, cmap="RdBu_r", animated=True)
+        # red where forgotten: forgetting_matrix is negative there (AF's sign)
+        self.fgt = fgt_ax.imshow(np.zeros((n, n)), vmin=-1, vmax=1, cmap="RdBu", animated=True)
         self.figure.colorbar(self.acc, ax=acc_ax, shrink=0.8)
-        self.figure.colorbar(self.fgt, ax=fgt_ax, shrink=0.8, label="forgetting (+ = lost)")
+        self.figure.colorbar(self.fgt, ax=fgt_ax, shrink=0.8, label=FORGETTING_LABEL)
         self.acc_text = self._grid(acc_ax, n, n + 1)
         self.fgt_text = self._grid(fgt_ax, n, n)
         for ax, title, cols in ((acc_ax, "test metric", n + 1), (fgt_ax, "forgetting", n)):
