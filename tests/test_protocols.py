@@ -55,6 +55,31 @@ def test_planetoid_public_split_is_dgls_masks(planetoid_dir, name):
     )
 
 
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_planetoid_graph_equals_dgls_own_loader_edge_for_edge(planetoid_dir, tmp_path, name):
+    """DGL's CoraGraphDataset / CiteseerGraphDataset (what BeGin loads), run on the same local
+    files as an oracle: the same features, labels, masks and edges in the same order (message
+    passing sums in edge order, so the order decides the last bits of every run)."""
+    raw = tmp_path / "raw"
+    place_planetoid(raw, name)
+    dataset = {"cora": dgl.data.CoraGraphDataset, "citeseer": dgl.data.CiteseerGraphDataset}
+    reference = dataset[name](raw_dir=str(raw), verbose=False)[0]
+    data = planetoid.load_planetoid(name, str(planetoid_dir))
+    src, dst = reference.edges()
+    loops = src == dst  # Citeseer lists some; cgl leaves self-loops to the trainers
+    mine = data.graph.edges()
+    assert torch.equal(mine[0], src[~loops]) and torch.equal(mine[1], dst[~loops])
+    assert torch.equal(data.graph.ndata["feat"], reference.ndata["feat"])
+    labelled = data.label >= 0  # Citeseer's 15 isolated ids: label 0 in DGL, -1 here
+    assert torch.equal(data.label[labelled], reference.ndata["label"][labelled])
+    for code, mask in (
+        (SPLIT_TRAIN, "train_mask"),
+        (SPLIT_VAL, "val_mask"),
+        (SPLIT_TEST, "test_mask"),
+    ):
+        assert torch.equal(data.split == code, reference.ndata[mask].bool())
+
+
 def test_begin_uses_the_public_split_and_other_protocols_do_not(planetoid_dir):
     """Under BeGin, Cora's tasks keep the public split (of their six classes); `random` and
     `cglb` draw 60/20/20 splits, each other's and BeGin's differ."""
