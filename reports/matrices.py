@@ -35,7 +35,7 @@ class ConfigMatrices:
     seeds: int
     mean: np.ndarray
     std: np.ndarray  # NaN with a single seed
-    forgetting: np.ndarray  # forgetting_matrix(mean): F[i, j] = M[j, j] - M[i, j], i >= j
+    forgetting: np.ndarray  # forgetting_matrix(mean): F[i, j] = M[i, j] - M[j, j], i >= j
 
 
 def config_matrices(runs: pd.DataFrame) -> list[ConfigMatrices]:

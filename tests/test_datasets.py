@@ -27,7 +27,7 @@ from real_files import place, place_planetoid
 
 from cgl import experiment
 from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap
-from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
 from cgl.datasets.superpixels import load_superpixels
 from cgl.datasets.wikics import load_wikics
 from cgl.errors import DatasetUnavailableError
@@ -159,17 +159,21 @@ def test_wikics_domains_are_the_later_subfield(tmp_path):
 
 def test_ogbn_arxiv_years_become_time_steps(tmp_path):
     edges, feat = [[0, 1], [1, 2], [3, 2]], np.eye(4)[:, :3] + 0.5
-    tiny_files.write_arxiv(tmp_path, edges, feat, [3, 0, 1, 2], [1990, 1997, 1998, 2020])
+    years, split = [1990, 1997, 1998, 2020], [SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TRAIN]
+    tiny_files.write_arxiv(tmp_path, edges, feat, [3, 0, 1, 2], years, split=split)
     data = ogb.load_arxiv(str(tmp_path))
     assert (tmp_path / "ogbn_arxiv" / "raw" / "node_year.csv.gz").exists()  # OGB's layout
     assert data.time.tolist() == [0, 0, 1, 23]
     assert data.graph.num_edges() == 6 and data.num_classes == 4 and data.num_feats == 3
+    assert data.split.tolist() == split  # OGB's split/time/{train,valid,test}.csv.gz
 
 
 def test_ogbn_products_and_mag(tmp_path):
-    tiny_files.write_products(tmp_path, [[0, 1], [1, 2]], np.ones((3, 2)), [0, 1, 1])
+    split = [SPLIT_VAL, SPLIT_TEST, SPLIT_TRAIN]
+    tiny_files.write_products(tmp_path, [[0, 1], [1, 2]], np.ones((3, 2)), [0, 1, 1], split=split)
     products = ogb.load_products(str(tmp_path))
     assert products.graph.num_edges() == 4 and products.label.tolist() == [0, 1, 1]
+    assert products.split.tolist() == split  # OGB's split/sales_ranking/
     years, labels = [2010, 2019, 2012], [5, 0, 348]
     tiny_files.write_mag(tmp_path, [[0, 1], [2, 1]], np.ones((3, 4)), years, labels)
     mag = ogb.load_mag(str(tmp_path))
@@ -529,7 +533,7 @@ def test_cache_is_reused_then_a_corrupt_one_rebuilt(shared_datasets, tmp_path, c
         rebuilt = planetoid.load_planetoid("cora", str(tmp_path))
     assert "corrupt" in caplog.text
     assert torch.equal(rebuilt.graph.ndata["feat"], first.graph.ndata["feat"])
-    assert cache.load_data(cached_file, "cora/v1") is not None  # the new cache is intact
+    assert cache.load_data(cached_file, "cora/v3") is not None  # the new cache is intact
 
 
 def test_truncated_or_outdated_cache_is_rebuilt(shared_datasets, tmp_path):

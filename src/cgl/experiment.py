@@ -34,10 +34,11 @@ from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop
 from cgl.metrics import summarize
 from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
 from cgl.scenarios.common import INCR_TYPES
+from cgl.scenarios.protocols import plan_tasks
 from cgl.sinks import WandbLogger, run_name, write_json_atomic
 from cgl.summary import run_summary
 from cgl.trainers import TrainingDivergedError
-from cgl.validation import check_output_dir, dataset_setting, validate
+from cgl.validation import check_output_dir, dataset_setting, protocol_rules, validate
 
 __all__ = ["Result", "run", "validate"]
 
@@ -93,14 +94,21 @@ def load_dataset(cfg: DictConfig) -> Any:
 
 
 def build_scenario(cfg: DictConfig, data) -> Any:
+    """The scenario loader, cutting `data` as the protocol's plan says. A protocol with a
+    fixed task size (CGLB: 2 classes) decides the number of tasks unless `num_tasks` is set."""
     setting = dataset_setting(cfg)
+    rules = protocol_rules(cfg)
+    incr_type = INCR_TYPES[cfg.scenario.name]
+    sized_by_rules = rules.classes_per_task and incr_type in ("task", "class")
+    num_tasks = cfg.num_tasks or (None if sized_by_rules else setting.num_tasks)
+    plan = plan_tasks(data, incr_type, num_tasks, rules, cfg.seed)
     return get_class(cfg.level.scenario_loader)(
         data,
-        incr_type=INCR_TYPES[cfg.scenario.name],
-        num_tasks=cfg.num_tasks or setting.num_tasks,
+        incr_type=incr_type,
+        num_tasks=plan.num_tasks,
         metric=setting.metric,
         seed=cfg.seed,
-        split_ratio=tuple(cfg.split_ratio),
+        plan=plan,
         **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
     )
 
@@ -118,6 +126,18 @@ def build_model(cfg: DictConfig, scenario) -> torch.nn.Module:
                 f"the settings it takes."
             ) from None
         raise
+
+
+def build_scenario_and_model(cfg: DictConfig, data) -> tuple[Any, torch.nn.Module]:
+    """Scenario, then model, in BeGin's draw order: seed every generator, draw the
+    protocol's class (or domain) order as the first draw, then the model's initial weights;
+    then seed again, as BeGin's trainer does, so training draws (dropout, samplers) start from
+    the seed. The same seed thus gives BeGin 0.4's permutation and initial weights."""
+    seed_everything(cfg.seed)
+    scenario = build_scenario(cfg, data)
+    model = build_model(cfg, scenario)
+    seed_everything(cfg.seed)
+    return scenario, model
 
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -225,8 +245,7 @@ def _set_up(
 ) -> tuple:
     """Data, scenario, model, the W&B run (if any) and the trainer."""
     data = load_dataset(cfg)
-    scenario = build_scenario(cfg, data)
-    model = build_model(cfg, scenario)
+    scenario, model = build_scenario_and_model(cfg, data)
     trainer_cls = trainer_class(
         cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
     )
@@ -273,12 +292,14 @@ def results_payload(
     cfg, config, overrides, scenario, trainer, status, message, signum, checkpoint
 ) -> dict:
     """The content of results.json (SPEC §7). A run stopped before its scenario existed has
-    no rows, metric or trainer."""
+    no rows, metric or trainer; FWT is left out where the scenario makes it meaningless."""
     empty = {"val": [], "test": [], "init_val": None, "init_test": None}
     matrices = empty if scenario is None else scenario.matrices()
     complete = scenario is not None and len(matrices["test"]) == scenario.num_tasks
+    fwt_defined = scenario is not None and scenario.forward_transfer_defined
+    init_test = matrices["init_test"] if fwt_defined else None
     summary = (
-        summarize(matrices["test"], matrices["val"], matrices["init_test"])
+        summarize(matrices["test"], matrices["val"], init_test)
         if complete
         else {key: float("nan") for key in ("AP", "AF", "FWT", "val_AP")}
     )
@@ -288,7 +309,7 @@ def results_payload(
         "signal": None if signum is None else signal_name(signum),
         "choices": {
             group: cfg[group].name
-            for group in ("level", "scenario", "method", "model", "dataset", "logger")
+            for group in ("level", "scenario", "method", "model", "dataset", "logger", "protocol")
         }
         | {"trainer": "minibatch" if cfg.trainer.minibatch else "fullbatch"},
         "hyperparameters": {key: config[key] for key in HYPERPARAMETERS},
@@ -297,6 +318,7 @@ def results_payload(
         "seed": cfg.seed,
         "metric": None if scenario is None else scenario.metric,
         "num_tasks": None if scenario is None else scenario.num_tasks,
+        "tasks": None if scenario is None else scenario.plan.summary(),
         "trainer_class": None if trainer is None else type(trainer).__name__,
         "matrices": {"val": matrices["val"], "test": matrices["test"]},
         "init": {"val": matrices["init_val"], "test": matrices["init_test"]},

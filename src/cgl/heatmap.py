@@ -1,7 +1,7 @@
 """The result-matrix heatmap, drawn the same way for a W&B run and for the reports.
 
 Two panels: the test metric M[i, j] (task j after training tasks 0..i, with the "all" column
-of every task seen so far) and the forgetting matrix F[i, j] = M[j, j] - M[i, j]. Every cell
+of every task seen so far) and the forgetting matrix F[i, j] = M[i, j] - M[j, j]. Every cell
 shows its value; a cell that is no score (see cgl.display) or whose row has not run is blank,
 and a line separates the tasks already learnt from those to come.
 
@@ -19,12 +19,13 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
+from cgl import metrics
 from cgl.display import metric_label
 
-#: How the forgetting panel reads cgl.metrics.forgetting_matrix: F[i, j] = M[j, j] - M[i, j],
-#: positive where task j was lost, drawn red.
-FORGETTING_LABEL = "right after learning - now (+ = lost)"
-FORGETTING_COLOURS = "RdBu_r"
+#: The forgetting panel draws cgl.metrics.forgetting_matrix with its own sign (AF's:
+#: negative where task j was lost), red where forgotten.
+FORGETTING_LABEL = metrics.FORGETTING_LABEL
+FORGETTING_COLOURS = "RdBu"
 
 
 class MatrixHeatmap:
