@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cgl import __version__
 from cgl.algorithms import trainer_class
+from cgl.datasets.layout import with_feature_layout
 from cgl.errors import CglError, ConfigError
 from cgl.metrics import summarize
 from cgl.scenarios import check_supported
@@ -78,6 +79,11 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"epochs must be at least 1, got {cfg.epochs}.")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}.")
+    if not 0 <= cfg.sparse_max_density <= 1:
+        raise ConfigError(
+            f"sparse_max_density is a share of non-zero features, between 0 (always dense) "
+            f"and 1 (always sparse), got {cfg.sparse_max_density}."
+        )
     if cfg.num_tasks is not None and cfg.num_tasks < 1:
         raise ConfigError(
             f"num_tasks must be at least 1 (or null for the dataset's default), "
@@ -104,13 +110,15 @@ def job_context(output_dir: Path | None) -> tuple[Path, str | None, list[str]]:
 
 def load_dataset(cfg: DictConfig) -> Any:
     """The dataset's loader, called; a CglError it raises (such as a dataset missing offline)
-    reaches the CLI as it is, not wrapped in Hydra's InstantiationException."""
+    reaches the CLI as it is, not wrapped in Hydra's InstantiationException. Node features
+    come out sparse or dense by `sparse_max_density` (cgl.datasets.layout)."""
     try:
-        return instantiate(cfg.dataset.loader)
+        data = instantiate(cfg.dataset.loader)
     except InstantiationException as err:
         if isinstance(err.__cause__, CglError):
             raise err.__cause__ from None
         raise
+    return with_feature_layout(data, cfg.sparse_max_density)
 
 
 def build_scenario(cfg: DictConfig, data) -> Any:

@@ -1,5 +1,7 @@
 """GCN for node-level problems: GraphConv layers with batch norm, then the class head.
 
+The first layer takes dense or sparse features (cgl.models.sparse_input).
+
 `forward` takes either one graph (full-graph training) or a list of DGL blocks (neighbour
 sampling), so the same weights serve NCTrainer and NCMinibatchTrainer.
 """
@@ -12,18 +14,32 @@ from dgl.nn import GraphConv
 from torch import nn
 
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
+from cgl.models.sparse_input import SparseInputGraphConv
 
 
 class GCNEncoder(nn.Module):
-    """`num_layers` GraphConv layers, each followed by batch norm, ReLU and dropout."""
+    """`num_layers` GraphConv layers, each followed by batch norm, ReLU and dropout.
+
+    `conv_bias=False` builds BeGin's GCNNode layers (GraphConv without bias; the batch norm
+    that follows has its own shift). The first layer also reads sparse features.
+    """
 
     def __init__(
-        self, in_feats: int, hidden: int, num_layers: int, dropout: float, batch_norm: bool
+        self,
+        in_feats: int,
+        hidden: int,
+        num_layers: int,
+        dropout: float,
+        batch_norm: bool,
+        conv_bias: bool = True,
     ) -> None:
         super().__init__()
         dims = [in_feats] + [hidden] * num_layers
         self.convs = nn.ModuleList(
-            GraphConv(dims[i], dims[i + 1], allow_zero_in_degree=True) for i in range(num_layers)
+            (SparseInputGraphConv if i == 0 else GraphConv)(
+                dims[i], dims[i + 1], bias=conv_bias, allow_zero_in_degree=True
+            )
+            for i in range(num_layers)
         )
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(hidden) if batch_norm else nn.Identity() for _ in range(num_layers)
@@ -50,9 +66,10 @@ class GCNNode(ObservedClassifier):
         num_layers: int = 3,
         dropout: float = 0.0,
         batch_norm: bool = True,
+        conv_bias: bool = True,
     ) -> None:
         super().__init__()
-        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.head = ObservedClassHead(hidden, num_classes)
 
     def embed(self, graph: dgl.DGLGraph | list, feat: torch.Tensor) -> torch.Tensor:
