@@ -8,7 +8,7 @@ inference serves every scenario.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import dgl
 import torch
@@ -35,12 +35,21 @@ def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return loss_fn(logits[visible], labels[visible])
 
 
+class WholeGraph(NamedTuple):
+    """A batch that is the whole graph; `mask` picks the nodes it predicts."""
+
+    graph: dgl.DGLGraph
+    mask: torch.Tensor
+
+
 class NCTrainer(ClassificationEvents, BaseTrainer):
     """Full-graph node classification: one batch per split, the whole graph in each."""
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset).to(self.device)
-        return tuple([(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test"))
+        return tuple(
+            [WholeGraph(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test")
+        )
 
     def train_labels(self, dataset: dgl.DGLGraph) -> torch.Tensor:
         return dataset.ndata["label"][dataset.ndata["train_mask"]]
@@ -85,9 +94,14 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
 
 class NCMinibatchTrainer(NCTrainer):
     """Node classification on sampled blocks (DGL NeighborSampler), for graphs too big for
-    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer), `eval_fanouts`
-    (None: every neighbour, exact; a list samples evaluation too, for graphs as dense as
-    ogbn-proteins, where a node's full 3-hop neighbourhood is most of the graph)."""
+    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer), `eval_fanouts`.
+
+    Evaluation is exact by default (`eval_fanouts` None): layer-wise inference, as DGL's
+    examples do it offline, each layer computed once for all nodes of the whole graph under
+    no_grad (here without splitting a layer into node batches), where batches of full
+    neighbourhoods would compute a shared neighbour's layers again in every batch, and with
+    every node's own degree, where a block's degrees count only the block's edges. It predicts
+    what NCTrainer predicts. A list of `eval_fanouts` samples evaluation instead."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 512))
@@ -103,12 +117,6 @@ class NCMinibatchTrainer(NCTrainer):
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset)
-        train_sampler = dgl.dataloading.NeighborSampler(self.fanouts)
-        eval_sampler = (
-            dgl.dataloading.MultiLayerFullNeighborSampler(len(self.fanouts))
-            if self.eval_fanouts is None
-            else dgl.dataloading.NeighborSampler(self.eval_fanouts)
-        )
 
         def loader(split: str, sampler, shuffle: bool):
             nodes = torch.nonzero(graph.ndata[f"{split}_mask"]).view(-1)
@@ -124,22 +132,29 @@ class NCMinibatchTrainer(NCTrainer):
                 device=self.device,
             )
 
-        return (
-            loader("train", train_sampler, True),
-            loader("val", eval_sampler, False),
-            loader("test", eval_sampler, False),
-        )
+        train = loader("train", dgl.dataloading.NeighborSampler(self.fanouts), True)
+        if self.eval_fanouts is None:
+            whole = graph.to(self.device)
+            return train, *([WholeGraph(whole, whole.ndata[f"{s}_mask"])] for s in ("val", "test"))
+        sampler = dgl.dataloading.NeighborSampler(self.eval_fanouts)
+        return train, loader("val", sampler, False), loader("test", sampler, False)
 
     def _forward(self, model, batch):
+        if isinstance(batch, WholeGraph):
+            return super()._forward(model, batch)
         _, _, blocks = batch
         dst = blocks[-1].dstdata
         logits = model(blocks, blocks[0].srcdata["feat"], task_masks=dst.get("task_specific_mask"))
         return logits, dst["label"]
 
     def batch_targets(self, batch) -> torch.Tensor:
+        if isinstance(batch, WholeGraph):
+            return super().batch_targets(batch)
         return batch[2][-1].dstdata["label"]
 
     def batch_item_ids(self, batch) -> torch.Tensor:
+        if isinstance(batch, WholeGraph):
+            return super().batch_item_ids(batch)
         return batch[1]
 
     def importance_outputs(self, model, batch) -> torch.Tensor:
