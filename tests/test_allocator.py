@@ -1,0 +1,49 @@
+"""The command line keeps freed tensor memory for reuse: it re-executes itself once with
+glibc's malloc settings (cgl.allocator), and a loop of large allocations then faults its pages
+in once, not every time. Each case runs in a fresh process: the settings are process-wide."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+LOOP = """
+import os, resource, sys, torch
+sys.path.insert(0, sys.argv[1])
+from cgl.allocator import keep_freed_memory
+keep_freed_memory()
+x = torch.ones(16 * 2**20)  # 64 MiB: above every mmap threshold glibc picks by itself
+del x
+start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    x = torch.ones(16 * 2**20)
+    del x
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+print(os.environ.get("GLIBC_TUNABLES") or "-", faults)
+"""
+
+
+def page_faults(**env: str) -> tuple[str, int]:
+    environ = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | env
+    out = subprocess.run(
+        [sys.executable, "-c", LOOP, str(REPO / "src")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environ,
+    ).stdout.split()
+    return out[0], int(out[1])
+
+
+def test_freed_memory_is_reused_without_page_faults():
+    from cgl.allocator import TUNABLES
+
+    tunables, reused = page_faults()
+    assert tunables == TUNABLES  # re-executed once with them
+    kept, default = page_faults(GLIBC_TUNABLES="")  # a user's own setting is left alone
+    assert kept == "-"
+    assert default > 10 * 16_384 * 0.9  # 10 x 64 MiB of 4 KiB pages, faulted in every time
+    assert reused <= default / 5  # at most two of the ten faulted in
