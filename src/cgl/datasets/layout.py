@@ -22,7 +22,7 @@ def from_scipy(matrix: sp.spmatrix) -> torch.Tensor:
     coo = matrix.tocoo()
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     values = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(indices, values, coo.shape).coalesce()
+    return torch.sparse_coo_tensor(indices, values, coo.shape, check_invariants=True).coalesce()
 
 
 def density(feat: torch.Tensor) -> float:

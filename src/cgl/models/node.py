@@ -16,6 +16,21 @@ from torch import nn
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.sparse_input import SparseInputGraphConv
 
+#: srcdata of a block cut from a larger graph: each source node's out-degree in that graph
+WHOLE_OUT_DEGREE = "whole_out_degree"
+
+
+def whole_graph_degree_weight(block: dgl.DGLGraph, norm: str) -> torch.Tensor | None:
+    """Edge weights under which GraphConv on `block` normalises as on the whole graph it was
+    cut from, when the block says (WHOLE_OUT_DEGREE) and the normalisation reads source
+    degrees: a block's out-degrees count only its own edges, so each edge is scaled by
+    (block degree / whole degree) to the power GraphConv applies. None otherwise."""
+    if norm not in ("left", "both") or WHOLE_OUT_DEGREE not in block.srcdata:
+        return None
+    ratio = block.out_degrees().clamp(min=1) / block.srcdata[WHOLE_OUT_DEGREE].clamp(min=1)
+    ratio = ratio.to(torch.get_default_dtype())
+    return (ratio.sqrt() if norm == "both" else ratio)[block.edges()[0]]
+
 
 class GCNEncoder(nn.Module):
     """`num_layers` GraphConv layers, each followed by batch norm, ReLU and dropout.
@@ -51,7 +66,9 @@ class GCNEncoder(nn.Module):
         blocks = graph if isinstance(graph, list) else [graph] * len(self.convs)
         h = feat
         for conv, norm, block in zip(self.convs, self.norms, blocks, strict=True):
-            h = self.dropout(torch.relu(norm(conv(block, h))))
+            weight = whole_graph_degree_weight(block, conv._norm)
+            h = conv(block, h) if weight is None else conv(block, h, edge_weight=weight)
+            h = self.dropout(torch.relu(norm(h)))
         return h
 
 
