@@ -42,6 +42,20 @@ class SparseRows:
         return self._columns
 
 
+#: id of a live sparse feature tensor -> its CSR forms (the entry goes when the tensor does)
+_FORMS: dict[int, SparseRows] = {}
+
+
+def sparse_rows(feat: torch.Tensor) -> SparseRows:
+    """The CSR forms of `feat`, built once while it lives: trainers pass the same feature
+    tensors (the graph's, an evaluation field's) every epoch."""
+    forms = _FORMS.get(id(feat))
+    if forms is None:
+        forms = _FORMS[id(feat)] = SparseRows(feat)
+        weakref.finalize(feat, _FORMS.pop, id(feat), None)
+    return forms
+
+
 class SparseProduct(torch.autograd.Function):
     """X·W for a sparse X (no gradient) and a dense W."""
 
@@ -56,20 +70,7 @@ class SparseProduct(torch.autograd.Function):
 
 
 class SparseInputGraphConv(GraphConv):
-    """GraphConv (same parameters, same state dict) whose `feat` may be a sparse COO tensor.
-
-    The CSR forms of the last sparse input are kept while that tensor lives: a full-graph
-    trainer passes the same feature tensor every epoch, so it is converted once per task.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._last_input: tuple[weakref.ref, SparseRows] | None = None
-
-    def sparse_rows(self, feat: torch.Tensor) -> SparseRows:
-        if self._last_input is None or self._last_input[0]() is not feat:
-            self._last_input = (weakref.ref(feat), SparseRows(feat))
-        return self._last_input[1]
+    """GraphConv (same parameters, same state dict) whose `feat` may be a sparse COO tensor."""
 
     def forward(self, graph, feat, weight=None, edge_weight=None) -> torch.Tensor:
         if not (isinstance(feat, torch.Tensor) and feat.is_sparse):
@@ -79,7 +80,7 @@ class SparseInputGraphConv(GraphConv):
         with graph.local_scope():
             if not self._allow_zero_in_degree and bool((graph.in_degrees() == 0).any()):
                 raise DGLError("0-in-degree nodes in the graph (see dgl.nn.GraphConv)")
-            h = SparseProduct.apply(self.weight, self.sparse_rows(feat))
+            h = SparseProduct.apply(self.weight, sparse_rows(feat))
             if self._norm in ("left", "both"):
                 h = h * degree_norm(graph.out_degrees(), self._norm, h).unsqueeze(-1)
             graph.srcdata["h"] = h
