@@ -12,7 +12,8 @@ Every measurement runs in its own process, cgl and plain in turn (A B A B ...), 
 in machine load hit both; medians over `--repeats`. cgl's process gets the malloc settings its
 command line starts with (cgl.allocator); the plain loop runs with glibc's defaults. Printed
 per graph and mode: generation (or loading) seconds, wall ms per epoch, the ratio cgl / plain,
-CPU (user and system) ms per epoch, and each process's peak RSS.
+CPU (user and system) ms per epoch, the CPU ms of the validation pass inside an epoch (cgl:
+through its events; minibatch: exact, see NCMinibatchTrainer), and each process's peak RSS.
 
     OMP_NUM_THREADS=1 python bench/bench_epoch.py [--graphs cora 1e4 1e5 1e6 1e7]
         [--modes fullbatch minibatch] [--epochs N] [--repeats 3] [--data-dir DIR]
@@ -106,7 +107,24 @@ def run_cgl(cfg, epochs: int) -> list:
     )
     with contextlib.suppress(EnoughEpochsError):
         trainer.run()
-    return [generation, data.graph.num_nodes(), data.graph.num_edges(), marks]
+    eval_ms = validation_ms(trainer, scenario.get_current_dataset())
+    return [generation, data.graph.num_nodes(), data.graph.num_edges(), marks, eval_ms]
+
+
+def validation_ms(trainer, dataset) -> float:
+    """CPU ms of the validation pass every epoch runs, through the trainer's own events (the
+    last of three: the first builds what a task's epochs share)."""
+    import torch
+
+    _, val_loader, _ = trainer.prepareLoader(dataset, {})
+    trainer.model.eval()
+    with torch.no_grad():
+        for _ in range(3):
+            start = time.process_time()
+            for batch in val_loader:
+                trainer.processEvalIteration(trainer.model, batch)
+            seconds = time.process_time() - start
+    return seconds * 1e3
 
 
 def plain_model(in_feats: int, num_classes: int):
@@ -177,10 +195,12 @@ def run_plain(cfg, epochs: int) -> list:
                 cross_entropy(logits, blocks[-1].dstdata["label"]).backward()
                 opt.step()
         model.eval()
+        start = time.process_time()
         with torch.no_grad():
             cross_entropy(model(full, x)[val], y[val]).item()
+        eval_seconds = time.process_time() - start
         mark()
-    return [generation, data.graph.num_nodes(), data.graph.num_edges(), marks]
+    return [generation, data.graph.num_nodes(), data.graph.num_edges(), marks, eval_seconds * 1e3]
 
 
 def child(spec: dict) -> None:
@@ -190,7 +210,7 @@ def child(spec: dict) -> None:
     cfg = compose(spec["graph"], spec["mode"], spec["data_dir"])
     torch.set_num_threads(spec["threads"])  # after compose: the tests' conftest sets one
     run = run_cgl if spec["impl"] == "cgl" else run_plain
-    generation, nodes, edges, marks = run(cfg, spec["epochs"])
+    generation, nodes, edges, marks, eval_ms = run(cfg, spec["epochs"])
     (t0, u0, s0), (t1, u1, s1) = marks[WARMUP_EPOCHS - 1], marks[-1]
     n = len(marks) - WARMUP_EPOCHS
     figures = {
@@ -200,6 +220,7 @@ def child(spec: dict) -> None:
         "ms": (t1 - t0) / n * 1e3,
         "user_ms": (u1 - u0) / n * 1e3,
         "sys_ms": (s1 - s0) / n * 1e3,
+        "eval_ms": eval_ms,
     }
     print(json.dumps(figures), flush=True)
 
@@ -265,16 +286,17 @@ def format_row(graph: str, mode: str, runs: dict[str, list[dict]]) -> str:
         f"{graph:>6} {cgl[0]['nodes']:>9} {cgl[0]['edges']:>10} {mode:>9} "
         f"{median(cgl, 'generation'):6.1f} | {median(cgl, 'ms'):8.1f} {median(plain, 'ms'):8.1f} "
         f"{wall_ratio:5.2f} | {cpu(cgl)} {cpu(plain)} {cpu_ratio:5.2f} | "
+        f"{median(cgl, 'eval_ms'):7.1f} {median(plain, 'eval_ms'):7.1f} | "
         f"{median(cgl, 'peak_gib'):5.2f} {median(plain, 'peak_gib'):5.2f}"
     )
 
 
 HEADER = (
+    f"{'':>45}| {'wall ms per epoch':^24}| {'CPU ms per epoch (of it system)':^37}| "
+    f"{'eval CPU ms':^15} | {'peak GiB':^11}\n"
     f"{'graph':>6} {'nodes':>9} {'edges':>10} {'mode':>9} {'gen s':>6} | "
-    f"{'cgl ms':>8} {'plain ms':>8} {'ratio':>5} | {'cgl cpu (sys)':>15} "
-    f"{'plain cpu (sys)':>15} {'ratio':>5} | {'peak GiB':>11}\n"
-    f"{'':>44}| {'wall per epoch':^24}| {'CPU ms per epoch (of it system)':^37}| "
-    f"{'cgl':>5} {'plain':>5}"
+    f"{'cgl':>8} {'plain':>8} {'ratio':>5} | {'cgl':>15} {'plain':>15} {'ratio':>5} | "
+    f"{'cgl':>7} {'plain':>7} | {'cgl':>5} {'plain':>5}"
 )
 
 
