@@ -1,13 +1,19 @@
 """Keep freed tensor memory in the process for the next epoch instead of returning it to the OS.
 
-Every epoch allocates and frees the same large activations. glibc's malloc serves blocks above
-its mmap threshold (at most 32 MiB) with a fresh mmap and unmaps them when freed, and trims
-the heap's free top: every epoch then faults in and zero-fills its activations again, page by
-page, in the kernel. On a 10^6-edge graph that was more system than user time per epoch
-(bench/bench_epoch.py). `TUNABLES` turn mmap and trimming off, so freed blocks are reused, and
-the per-thread cache of small blocks off too: it holds the small remainders that torch's
-64-byte-aligned allocations split off, which would keep freed large blocks from merging (with
-the cache, peak memory grew by 80 %; without it, by 19 %, against a tenth of the CPU time).
+Every epoch allocates and frees the same activations. glibc's malloc trims the heap's free top
+as soon as it exceeds twice its (adaptive) mmap threshold, and serves larger blocks with fresh
+mmaps that it unmaps on free: every epoch then faults in and zero-fills its activations again,
+page by page, in the kernel. `TUNABLES` fix the mmap threshold at glibc's maximum (32 MiB),
+never trim, and turn off the per-thread cache of small blocks, which would hold the small
+remainders that torch's 64-byte-aligned allocations split off and keep freed blocks from
+merging. Tensors up to 32 MiB (a 256-wide layer of up to ~30k nodes: Cora, Citeseer, the
+synthetic default) are then reused, at the same peak memory.
+
+Larger tensors still come from fresh mmaps: on 10^6 edges that is as much system time as user
+time per epoch. `NO_MMAP_TUNABLES` serve those from the heap too, which removes that system
+time, but the heap then fragments: peak memory grew by half on 10^6 edges, and a 10^7-edge
+full-batch run no longer fit in 24 GiB (bench/bench_epoch.py). Where memory allows, set it:
+`GLIBC_TUNABLES=<NO_MMAP_TUNABLES> python src/main.py ...`.
 
 glibc reads these settings only at process start, so the command line re-executes itself once
 with them (`keep_freed_memory`). A GLIBC_TUNABLES already in the environment is left alone:
@@ -19,13 +25,12 @@ from __future__ import annotations
 import os
 import sys
 
-TUNABLES = ":".join(
-    [
-        "glibc.malloc.mmap_max=0",  # large blocks from the heap, reused after free
-        f"glibc.malloc.trim_threshold={2**40}",  # never give the heap's top back
-        "glibc.malloc.tcache_count=0",  # no cached remainders between freed blocks
-    ]
-)
+KEEP = [
+    f"glibc.malloc.trim_threshold={2**40}",  # never give the heap's top back
+    "glibc.malloc.tcache_count=0",  # no cached remainders between freed blocks
+]
+TUNABLES = ":".join([f"glibc.malloc.mmap_threshold={32 * 2**20}", *KEEP])
+NO_MMAP_TUNABLES = ":".join(["glibc.malloc.mmap_max=0", *KEEP])
 
 
 def glibc() -> bool:
