@@ -12,8 +12,8 @@ from the newer one's partner group, otherwise from any group.
   `rule_drift` of the group pairs, so fine-tuning forgets old time steps. A share
   `label_noise` of the labels is redrawn at random, as ratings are noisy; it also lets the
   validation loss level off, so early stopping can end a task.
-- lp: a link predictor learns which groups link. Each time step re-draws the partner group of
-  a share `rule_drift` of the groups (Time-IL forgets); the per-domain rotation of the features
+- lp: a link predictor learns which groups link. Each time step moves the partner group of
+  a share `partner_drift` of the groups (Time-IL forgets); the per-domain turn of the features
   makes a predictor fitted on one domain wrong on the next (Domain-IL forgets).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import class_conditioned_features
+from cgl.datasets.synthetic.features import FeatureShape, latent_features
 
 
 def synthetic_links(
@@ -40,12 +40,10 @@ def synthetic_links(
     num_feats: int = 32,
     homophily: float = 0.8,
     domain_homophily: float = 0.9,
-    separation: float = 1.0,
-    noise: float = 1.0,
-    domain_shift: float = 1.5,
-    drift: float = 0.5,
     rule_drift: float = 0.3,
+    partner_drift: float = 1.0,
     label_noise: float = 0.05,
+    **feature_shape: float,
 ) -> ContinualData:
     """Links of `level` ('lc' or 'lp'); `scenario` only matters for lc (timeil: binary label).
 
@@ -58,10 +56,11 @@ def synthetic_links(
     groups = rng.integers(0, num_groups, size=num_nodes)
     domains = rng.integers(0, num_domains, size=num_nodes)
     arrival = np.sort(rng.integers(0, num_times, size=num_nodes))  # node ids follow arrival
-    feats = class_conditioned_features(
-        rng, groups, domains, arrival, num_feats, separation, noise, domain_shift, drift
+    shape = FeatureShape(**feature_shape).for_scenario(scenario)
+    feats = latent_features(rng, groups, domains, arrival, num_feats, shape)
+    partner = _drifting_partners(
+        rng, num_groups, num_times, partner_drift if level == "lp" else 0.0
     )
-    partner = _drifting_partners(rng, num_groups, num_times, rule_drift if level == "lp" else 0.0)
     src, dst, time = _arriving_links(
         rng, groups, domains, arrival, partner, num_edges, homophily, domain_homophily
     )
@@ -89,15 +88,17 @@ def synthetic_links(
 
 
 def _drifting_partners(
-    rng: np.random.Generator, num_groups: int, num_times: int, rule_drift: float
+    rng: np.random.Generator, num_groups: int, num_times: int, share: float
 ) -> np.ndarray:
     """[num_times, num_groups] partner group of each group: itself at first; each later step
-    re-draws the partner of a share `rule_drift` of the groups."""
+    moves the partner of a share `share` of the groups to another group (never the same, so
+    that the links a predictor learnt for those groups stop being the likely ones)."""
     partner = np.empty((num_times, num_groups), dtype=np.int64)
     partner[0] = np.arange(num_groups)
     for t in range(1, num_times):
-        moved = rng.permutation(num_groups) < round(rule_drift * num_groups)
-        partner[t] = np.where(moved, rng.integers(0, num_groups, num_groups), partner[t - 1])
+        moved = rng.permutation(num_groups) < round(share * num_groups)
+        step = rng.integers(1, num_groups, num_groups)
+        partner[t] = np.where(moved, (partner[t - 1] + step) % num_groups, partner[t - 1])
     return partner
 
 
