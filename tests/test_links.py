@@ -219,7 +219,7 @@ def consolidated_importance(trainer, dataset) -> dict[str, torch.Tensor]:
 
 
 def test_mas_importance_of_link_classifier_equals_dense_computation():
-    scenario = link_scenario("lc", "class", num_tasks=3, num_nodes=40, num_edges=120)
+    scenario = link_scenario("lc", "class", num_tasks=3, num_nodes=40, num_edges=160)
     trainer = make_link_trainer(
         LCClassILMASTrainer, scenario, hidden=4, num_layers=1, batch_norm=False
     )

@@ -39,10 +39,10 @@ def synthetic_graphs(
     """`num_graphs` graphs; domain d adds `size_shift * d` nodes and `density_shift * d`
     relative degree to the background; `num_edge_feats=0` leaves the edges featureless.
 
-    A share `label_noise` of the graphs is labelled as the partner class of its task (content
-    of class 0 labelled 1, ...): a model that grows confident on its training labels then
-    loses validation loss, so early stopping ends each task after tens of epochs instead of
-    letting a perfectly fitted validation set run to the epoch limit.
+    A share `label_noise` of the graphs gets a random label: a model that grows confident on
+    its training labels then loses validation loss, so early stopping ends each task after
+    tens of epochs instead of letting a perfectly fitted validation set run to the epoch
+    limit. `scenario` and `feature_shape` (the fields of FeatureShape) shape the features.
     """
     if min_nodes < motif_size or max_nodes < min_nodes:
         raise ValueError(

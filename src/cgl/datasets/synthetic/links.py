@@ -1,10 +1,10 @@
 """Synthetic link data (lc, lp): nodes with a latent group, links that arrive over time.
 
 Every node has a latent group (visible only through its features), a domain and an arrival
-step; features drift with the arrival step and are rotated per domain. A link of time t joins
-a node that arrives at t to one that arrived no later, mostly within a domain, so a link never
-exists before both of its endpoints; with probability `homophily` the older endpoint is drawn
-from the newer one's partner group, otherwise from any group.
+step; features are turned per domain (Domain-IL) or with the arrival step (Time-IL). A link
+of time t joins a node that arrives at t to one that arrived no later, mostly within a
+domain, so a link never exists before both of its endpoints; with probability `homophily`
+the older endpoint is drawn from the newer one's partner group, otherwise from any group.
 
 - lc: the partner group is the node's own group. A link's class is fixed by the unordered pair
   of endpoint groups (Task/Class-IL); under Time-IL it carries BeGin's Bitcoin-style binary

@@ -29,9 +29,11 @@ def synthetic_nodes(
     label_noise: float = 0.1,
     **feature_shape: float,
 ) -> ContinualData:
-    """Nodes drawn with class, domain and time step; features follow all three.
+    """Nodes drawn with class, domain and time step; features follow all three as
+    `scenario` and `feature_shape` (the fields of FeatureShape) say, and edges join mostly
+    nodes alike in class, domain and step (the three homophilies).
 
-    A share `label_noise` of labels is flipped after features and edges are drawn: a model
+    A share `label_noise` of labels is redrawn after features and edges are drawn: a model
     that memorises its training labels then loses validation loss, so early stopping ends a
     task after tens of epochs as on real data, instead of running to the epoch limit.
     """
