@@ -316,7 +316,7 @@ def test_unsupported_link_pairs_are_refused(level, scenario_name):
 
 @pytest.mark.parametrize(
     ("level", "scenario_name", "min_diagonal"),
-    [("lc", "classil", 0.8), ("lc", "timeil", 0.8), ("lp", "domainil", 0.4)],
+    [("lc", "classil", 0.8), ("lc", "timeil", 0.8), ("lp", "domainil", 0.3)],  # Hits@50 chance ~0.1
 )
 def test_bare_fine_tuning_learns_each_task_then_forgets(
     tmp_path, level, scenario_name, min_diagonal
