@@ -97,6 +97,7 @@ class Config:
     data_dir: str = MISSING
     progress: bool = MISSING
     resume: bool = MISSING
+    threads: int | None = MISSING
 
 
 ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
