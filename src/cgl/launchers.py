@@ -86,7 +86,7 @@ def set_job_threads(threads: int | None) -> int:
     if chosen is None and launcher is not None:
         chosen = launcher_threads(launcher, available_cores())
         why = f"{launcher._target_.rpartition('.')[2]}, {available_cores()} cores here"
-    if chosen is not None:
+    if chosen is not None and chosen >= 1:  # below 1: refused by validation, right after
         torch.set_num_threads(chosen)
         dgl.utils.set_num_threads(chosen)  # its OpenMP kernels (message passing)
         log.info("torch threads: %d (%s)", chosen, why)
@@ -178,7 +178,7 @@ def preemption_signals() -> tuple[int, ...]:
         return ()
     from submitit.core.job_environment import JobEnvironment
 
-    return (JobEnvironment._usr_sig(),)
+    return (JobEnvironment._usr_sig(),)  # USR2, or $SUBMITIT_PREEMPT_SIGNAL: submitit's rule
 
 
 def requeue_if_preempted(signum: int) -> None:
