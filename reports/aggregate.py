@@ -62,3 +62,11 @@ def selected_values(
         for flag, value in zip(flags, values, strict=True)
     ]
     return pd.Series(text, index=selected.index, dtype=str)
+
+
+def block_metric(table: pd.DataFrame, configs: pd.DataFrame) -> pd.Series:
+    """Each row's metric, from any configuration of its dataset, level and scenario (one metric
+    per block), so that a row with no completed configuration still has one."""
+    metric_of = configs.dropna(subset=["metric"]).drop_duplicates(list(BLOCK))
+    merged = table[list(BLOCK)].merge(metric_of[[*BLOCK, "metric"]], on=list(BLOCK), how="left")
+    return pd.Series(merged["metric"].to_numpy(), index=table.index)

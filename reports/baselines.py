@@ -3,7 +3,8 @@ lower bound) and joint (retraining on everything, the upper bound), with MAS at 
 
 MAS at a lamb is the best (mean validation AP) of its configurations with that lamb, so a
 sweep over lamb and, say, lr still gives one point per lamb; bare and joint are selected
-like in the paper table. Output: a table and, per scenario, AP and AF against lamb.
+like in the paper table. Output: a table and, per scenario, AP and AF against lamb; the
+figure says when bare or joint has no completed run, rather than leaving the line out.
 """
 
 from __future__ import annotations
@@ -16,13 +17,26 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .aggregate import BLOCK, ROW, select_best
+from cgl.display import summary_label
+
+from .aggregate import BLOCK, ROW, block_metric, select_best
 from .files import save_png, slug, write_csv, write_text
 from .load import format_value
-from .render import DASH, counts, markdown, mean_std, row_labels
+from .render import (
+    DASH,
+    block_title,
+    by_metric,
+    counts,
+    markdown,
+    mean_std,
+    metric_header,
+    row_labels,
+)
 
 BOUNDS = {"bare": "tab:red", "joint": "tab:green"}
-COLUMNS = [*ROW, "lamb", "config", "seeds", "AP_mean", "AP_std", "AF_mean", "AF_std"]
+BOUND_ROLES = {"bare": "fine-tuning, the lower bound", "joint": "the upper bound"}
+COLUMNS = [*ROW, "metric", "lamb", "config", "seeds", "AP_mean", "AP_std", "AF_mean", "AF_std"]
+PANELS = {"AP": "after the last task", "AF": "change since learnt, < 0: forgotten"}
 
 
 def baselines_table(configs: pd.DataFrame) -> pd.DataFrame:
@@ -32,25 +46,35 @@ def baselines_table(configs: pd.DataFrame) -> pd.DataFrame:
     mas = select_best(scoped[scoped["method"] == "mas"], [*ROW, "lamb"])
     bounds = select_best(scoped[scoped["method"].isin(list(BOUNDS))], ROW).assign(lamb=np.nan)
     table = pd.concat([bounds, mas], ignore_index=True)[COLUMNS]
+    table["metric"] = block_metric(table, configs)
     return table.sort_values([*ROW, "lamb"], ignore_index=True)
 
 
 def plot_scenario(rows: pd.DataFrame, title: str) -> Figure:
     """AP and AF (in %) of MAS against lamb, bare and joint as dashed lines with ±std bands."""
-    figure = Figure(figsize=(9, 3.6))
-    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
+    figure = Figure(figsize=(9, 3.9))
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.8, wspace=0.25)
     FigureCanvasAgg(figure)
     mas = rows[rows["method"] == "mas"]
-    for ax, metric in zip(figure.subplots(1, 2), ("AP", "AF"), strict=True):
-        mean, std = mas[f"{metric}_mean"] * 100, mas[f"{metric}_std"].fillna(0) * 100
+    metric = str(rows["metric"].dropna().iloc[0]) if rows["metric"].notna().any() else "metric"
+    for ax, key in zip(figure.subplots(1, 2), PANELS, strict=True):
+        mean, std = mas[f"{key}_mean"] * 100, mas[f"{key}_std"].fillna(0) * 100
         ax.errorbar(mas["lamb"], mean, yerr=std, marker="o", capsize=3, label="mas")
         for method, colour in BOUNDS.items():
-            _bound(ax, rows[rows["method"] == method], metric, method, colour)
+            _bound(ax, rows[rows["method"] == method], key, method, colour)
         _lamb_axis(ax, mas["lamb"])
-        ax.set_ylabel(f"{metric} (%)")
+        ax.set_title(f"{summary_label(key, metric)}: {PANELS[key]}", fontsize=10)
+        ax.set_ylabel(f"{key} (%)")
         ax.grid(alpha=0.3)
     figure.axes[0].legend(fontsize=8)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(title, fontsize=11)
+    missing = [
+        f"no completed {method} run ({BOUND_ROLES[method]})"
+        for method in BOUNDS
+        if rows.loc[rows["method"] == method, "AP_mean"].isna().all()
+    ]
+    if missing:
+        figure.text(0.5, 0.02, "; ".join(missing), ha="center", fontsize=9, color="tab:gray")
     return figure
 
 
@@ -65,13 +89,17 @@ def _bound(ax: Axes, row: pd.DataFrame, metric: str, label: str, colour: str) ->
 
 
 def _lamb_axis(ax: Axes, lambs: pd.Series) -> None:
-    """Log scale for lamb; symlog when lamb = 0 (no penalty) is among the values."""
-    positive = lambs[lambs > 0]
-    if (lambs <= 0).any():
-        ax.set_xscale("symlog", linthresh=positive.min() if len(positive) else 1.0)
+    """Log scale for lamb (symlog when lamb = 0, no penalty, is among the values); a linear
+    axis ticked at the value itself when only one lamb was run."""
+    values = sorted(lambs.dropna().unique())
+    positive = [v for v in values if v > 0]
+    if len(values) <= 1:
+        ax.set_xticks(values, [format_value(v) for v in values])
+    elif values[0] <= 0:
+        ax.set_xscale("symlog", linthresh=positive[0] if positive else 1.0)
     else:
         ax.set_xscale("log")
-    ax.set_xlabel("lamb")
+    ax.set_xlabel("lamb (MAS penalty weight)")
 
 
 def write_baselines(configs: pd.DataFrame, out: Path) -> list[Path]:
@@ -79,17 +107,24 @@ def write_baselines(configs: pd.DataFrame, out: Path) -> list[Path]:
     table = baselines_table(configs)
     if table.empty:
         return []
-    cells = row_labels(table).assign(
-        lamb=table["lamb"].map(lambda v: DASH if pd.isna(v) else format_value(v)),
-        **{"AP (%)": mean_std(table["AP_mean"], table["AP_std"])},
-        **{"AF (%)": mean_std(table["AF_mean"], table["AF_std"])},
-        Seeds=counts(table["seeds"]),
-    )
+    tables = []
+    for metric, part in by_metric(table):
+        cells = row_labels(part).assign(
+            lamb=part["lamb"].map(lambda v: DASH if pd.isna(v) else format_value(v)),
+            **{
+                metric_header(key, metric): mean_std(part[f"{key}_mean"], part[f"{key}_std"])
+                for key in ("AP", "AF")
+            },
+            Seeds=counts(part["seeds"]),
+        )
+        tables.append(markdown(cells))
     written = [
         write_csv(out / "baselines.csv", table),
-        write_text(out / "baselines.md", markdown(cells)),
+        write_text(out / "baselines.md", "\n".join(tables)),
     ]
     for block, rows in table.groupby(list(BLOCK), sort=True):
         name = "/".join(map(str, block))
-        written.append(save_png(out / "baselines" / f"{slug(name)}.png", plot_scenario(rows, name)))
+        title = f"{block_title(*block)}: MAS at each lamb against bare and joint"
+        figure = plot_scenario(rows, title)
+        written.append(save_png(out / "baselines" / f"{slug(name)}.png", figure))
     return written

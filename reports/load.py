@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-CHOICES = ("dataset", "level", "scenario", "method", "model", "trainer")
+CHOICES = ("dataset", "level", "scenario", "method", "model", "trainer", "protocol")
 SUMMARY = ("AP", "AF", "FWT", "val_AP")
 # Override keys that change where or how a run is shown, not what it computes.
 NOT_HYPERPARAMETERS = ("seed", "progress", "device", "data_dir", "logger", "hydra", "resume")
@@ -282,7 +282,7 @@ def format_value(value: Any) -> str:
 
 def _labels(runs: pd.DataFrame, swept: list[str]) -> pd.Series:
     """The configuration's name: its choices and its swept values, e.g.
-    `synthetic/nc/classil/mas/gcn/fullbatch lamb=10`. Unique per configuration, because every
+    `synthetic/nc/classil/mas/gcn/fullbatch/begin lamb=10`. Unique per configuration, because every
     key column that is not swept has one value across all runs."""
     label = runs[CHOICES[0]].fillna("?").astype(str)
     for group in CHOICES[1:]:

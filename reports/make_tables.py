@@ -41,7 +41,12 @@ def write_report(sweep: Sweep, out: Path, jobs: int = 1) -> dict[str, list[Path]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
-    parser.add_argument("--out", type=Path, default=Path("reports/out"), help="output directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/out"),
+        help="output directory (default: %(default)s)",
+    )
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes for the heatmaps"
     )

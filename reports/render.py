@@ -1,15 +1,18 @@
 """Numbers -> "mean ± std" cells, best-per-column bold, and Markdown / LaTeX (booktabs) tables.
 
 The cells are plain text and the bold marks a separate mask, so that both formats are drawn
-from one set of strings and can never disagree about a number.
+from one set of strings and can never disagree about a number. A table holds one metric, which
+every score column names ("AP (ROC-AUC, %)"): AP alone reads as "average precision".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from cgl.display import metric_label
 
 DASH = "—"
 SCENARIOS = {
@@ -30,6 +33,23 @@ def row_labels(table: pd.DataFrame) -> pd.DataFrame:
             "Method": table["method"],
         }
     )
+
+
+def block_title(dataset: str, level: str, scenario: str) -> str:
+    """`synthetic, NC, Class-IL`."""
+    return f"{dataset}, {level.upper()}, {SCENARIOS.get(scenario, scenario)}"
+
+
+def metric_header(key: str, metric: str) -> str:
+    """A score column's header: `AP (accuracy, %)`, `AF (Hits@50, %)`."""
+    return f"{key} ({metric_label(metric)}, %)"
+
+
+def by_metric(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The table's rows per metric, metrics in order of first appearance (one table each)."""
+    metrics = table["metric"].fillna("metric unknown")
+    for metric in metrics.unique():
+        yield metric, table[metrics == metric]
 
 
 def counts(values: pd.Series) -> pd.Series:
@@ -60,7 +80,8 @@ def best_mask(
     digits: int = 1,
     exclude: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Which cells hold the best shown value of their column within each `within` group.
+    """Which cells hold the best shown value of their column within each `within` group, where
+    it beats another shown value: a lone row, or a column of equal values, has nothing to beat.
 
     `better` maps a mean column to "max" or "min". Means are compared as displayed (rounded),
     so equal-looking values are bold together; rows in `exclude` are never bold.
@@ -69,8 +90,10 @@ def best_mask(
     if exclude is not None:
         shown = shown.mask(exclude)
     groups = shown.groupby([table[c] for c in within], dropna=False)
+    worse = {"max": "min", "min": "max"}
     best = pd.DataFrame({col: groups[col].transform(how) for col, how in better.items()})
-    return shown == best
+    worst = pd.DataFrame({col: groups[col].transform(worse[how]) for col, how in better.items()})
+    return (shown == best) & (best != worst)
 
 
 def markdown(cells: pd.DataFrame, bold: pd.DataFrame | None = None) -> str:

@@ -12,21 +12,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cgl.display import metric_label
 from cgl.metrics import intransigence
 
-from .aggregate import BLOCK, ROW, select_best, selected_values
+from .aggregate import BLOCK, ROW, block_metric, select_best, selected_values
 from .files import write_csv, write_text
 from .load import Sweep
-from .render import DASH, best_mask, counts, latex, markdown, mean_std, row_labels
+from .render import (
+    DASH,
+    best_mask,
+    by_metric,
+    counts,
+    latex,
+    markdown,
+    mean_std,
+    metric_header,
+    row_labels,
+)
 
 # What "better" means per column: AF is negative when a method forgets, INT is a gap to joint.
 BETTER = {"AP": "max", "AF": "max", "INT": "min", "FWT": "max"}
 NOTE = (
-    "Mean ± std (sample std) over seeds, in % of each level's metric. Hyperparameters: the "
-    "configuration with the best mean validation AP among those whose runs all completed "
-    "(BeGin's protocol). INT pairs every run with the joint run of the same seed. Bold: the "
-    "best value per column within a dataset, level and scenario; joint, the upper bound, is "
-    "not bolded."
+    "Mean ± std (sample std) over seeds, in % of the metric each header names. "
+    "Hyperparameters: the configuration with the best mean validation AP among those whose "
+    "runs all completed (BeGin's protocol). INT pairs every run with the joint run of the same "
+    "seed. Bold: the best value per column within a dataset, level and scenario where another "
+    "method shows a worse one; joint, the upper bound, is not bolded."
 )
 
 
@@ -52,18 +63,17 @@ def paper_table(sweep: Sweep, configs: pd.DataFrame) -> pd.DataFrame:
     per_seed = intransigence_by_seed(sweep.runs, selected)
     ints = per_seed.groupby("config")["INT"].agg(INT_mean="mean", INT_std="std")
     table = selected.join(ints, on="config")
+    table["metric"] = block_metric(table, configs)
     table["selected"] = selected_values(configs, table, ROW, sweep.swept)
     stats = [f"{metric}_{stat}" for metric in BETTER for stat in ("mean", "std")]
     return table[[*ROW, "metric", "config", "selected", "seeds", *stats, "val_AP_mean"]]
 
 
-def table_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table as display strings, and which of them are bold."""
+def table_cells(table: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of one metric as display strings, and which of them are bold."""
+    headers = {key: metric_header(key, metric) for key in BETTER}
     cells = row_labels(table).assign(
-        **{
-            f"{metric} (%)": mean_std(table[f"{metric}_mean"], table[f"{metric}_std"])
-            for metric in BETTER
-        },
+        **{headers[key]: mean_std(table[f"{key}_mean"], table[f"{key}_std"]) for key in BETTER},
         Seeds=counts(table["seeds"]),
         Selected=table["selected"]
         .replace("", DASH)
@@ -71,20 +81,26 @@ def table_cells(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     bold = best_mask(
         table,
-        {f"{metric}_mean": how for metric, how in BETTER.items()},
+        {f"{key}_mean": how for key, how in BETTER.items()},
         within=BLOCK,
         exclude=table["method"] == "joint",
     )
-    bold.columns = [f"{metric} (%)" for metric in BETTER]
+    bold.columns = list(headers.values())
     return cells, bold
 
 
 def write_table(table: pd.DataFrame, out: Path) -> list[Path]:
-    """table.csv (full precision), table.md and table.tex (booktabs)."""
-    cells, bold = table_cells(table)
-    blocks = table[list(BLOCK)].astype(str).agg("/".join, axis=1)
+    """table.csv (full precision), table.md and table.tex (booktabs): one table per metric."""
+    parts = [(metric, part, *table_cells(part, metric)) for metric, part in by_metric(table)]
+    several = len(parts) > 1
+    md, tex = [], []
+    for metric, part, cells, bold in parts:
+        blocks = part[list(BLOCK)].astype(str).agg("/".join, axis=1)
+        heading = f"Test {metric_label(metric)}"
+        md.append((f"**{heading}**\n\n" if several else "") + markdown(cells, bold))
+        tex.append(latex(cells, bold, f"{heading}. {NOTE}", blocks))
     return [
         write_csv(out / "table.csv", table),
-        write_text(out / "table.md", markdown(cells, bold) + "\n" + NOTE + "\n"),
-        write_text(out / "table.tex", latex(cells, bold, NOTE, blocks)),
+        write_text(out / "table.md", "\n".join(md) + "\n" + NOTE + "\n"),
+        write_text(out / "table.tex", "\n".join(tex)),
     ]

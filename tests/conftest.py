@@ -19,9 +19,35 @@ from hydra import compose, initialize_config_dir
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+#: Names the folder of raw real-dataset files some tests need (tests/real_files.py).
+TEST_DATA_ENV = "CGL_TEST_DATA"
+DEFAULT_TEST_DATA = REPO.parent / "shared" / "datasets"
 #: Overrides that keep an end-to-end run to a few seconds on 2 CPU cores.
 FAST = ["logger=none", "progress=false", "epochs=5"]
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The folder of raw real-dataset files: where $CGL_TEST_DATA says, else
+    ../shared/datasets beside the repo. A fresh clone has no such folder: the tests that need
+    it are skipped, saying so. When CGL_TEST_DATA is set (as .ci/run does), a missing folder
+    fails them instead, so that CI never skips them silently."""
+    given = os.environ.get(TEST_DATA_ENV)
+    root = Path(given) if given else DEFAULT_TEST_DATA
+    if not (root / "MD5SUMS").is_file():
+        reason = (
+            f"needs the raw dataset files: set {TEST_DATA_ENV} to their folder "
+            f"(looked in {root}{'' if given else f', the default when {TEST_DATA_ENV} is unset'})"
+        )
+        (pytest.fail if given else pytest.skip)(reason)
+    return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the raw dataset files (`-m shared_datasets` selects them)."""
+    for item in items:
+        if "shared_datasets" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_datasets)
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +84,22 @@ def results_under(root: Path) -> list[dict]:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Print the figures tests recorded with `record_property("figure", ...)` (also under
+    """Say how the tests that need the raw dataset files went (CI's log shows that they ran),
+    and print the figures tests recorded with `record_property("figure", ...)` (also under
     pytest-xdist, whose workers send user properties back with their reports)."""
+    outcomes = {
+        outcome: sum(
+            1
+            for report in terminalreporter.stats.get(outcome, [])
+            if report.when in ("setup", "call") and "shared_datasets" in report.keywords
+        )
+        for outcome in ("passed", "failed", "error", "skipped")
+    }
+    if any(outcomes.values()):
+        where = os.environ.get(TEST_DATA_ENV) or f"{DEFAULT_TEST_DATA} (default)"
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items() if n)
+        terminalreporter.section("raw dataset files")
+        terminalreporter.line(f"{TEST_DATA_ENV}={where}: tests that use them: {counts}")
     figures = sorted(
         value
         for report in terminalreporter.stats.get("passed", [])

@@ -80,22 +80,22 @@ BAD_INPUTS = [
 ]
 
 
-def damage_cora(data_dir) -> None:
+def damage_cora(shared, data_dir) -> None:
     """Cora's raw files in place, one of them altered (a wrong checksum)."""
     from real_files import place_planetoid
 
-    part = place_planetoid(data_dir, "cora") / "ind.cora_v2.x"
+    part = place_planetoid(shared, data_dir, "cora") / "ind.cora_v2.x"
     blob = bytearray(part.read_bytes())
     blob[100] ^= 0xFF
     part.write_bytes(bytes(blob))
 
 
 @pytest.mark.parametrize(("args", "fragment"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_is_refused_once_before_anything_runs(tmp_path, args, fragment):
+def test_bad_input_is_refused_once_before_anything_runs(tmp_path, args, fragment, request):
     (tmp_path / "a_file").write_text("not a directory")
     (tmp_path / "empty").mkdir()
     if "damaged" in " ".join(args):
-        damage_cora(tmp_path / "damaged")
+        damage_cora(request.getfixturevalue("shared_datasets"), tmp_path / "damaged")
     before = set(tmp_path.iterdir())
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
     env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1", CGL_OFFLINE="1")

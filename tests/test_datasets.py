@@ -1,4 +1,4 @@
-"""Real-dataset loaders: the shared raw files through the real loaders, tiny files in each
+"""Real-dataset loaders: the raw files (CGL_TEST_DATA) through the real loaders, tiny files in each
 source's real format for the rest (tests/tiny_files.py), every declared level x scenario pair
 end to end on those tiny files, offline errors, and the processed cache."""
 
@@ -21,13 +21,13 @@ import pandas as pd
 import pytest
 import tiny_files
 import torch
-from conftest import REPO, SHARED_DATASETS, make_cfg, results_under, run_cli
+from conftest import REPO, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
 from real_files import place, place_planetoid
 
 from cgl import experiment
 from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap
-from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
 from cgl.datasets.superpixels import load_superpixels
 from cgl.datasets.wikics import load_wikics
 from cgl.errors import DatasetUnavailableError
@@ -44,9 +44,9 @@ def _no_downloads(monkeypatch):
     monkeypatch.setenv(download.OFFLINE_ENV, "1")
 
 
-# ---- the shared real files ---------------------------------------------------------------------
-def test_cora_from_dgl_layout(tmp_path):
-    folder = place_planetoid(tmp_path, "cora")
+# ---- the raw real files ------------------------------------------------------------------------
+def test_cora_from_dgl_layout(shared_datasets, tmp_path):
+    folder = place_planetoid(shared_datasets, tmp_path, "cora")
     assert folder.name == "cora_v2_d697a464"  # where DGL 1.1.3's CoraGraphDataset looks
     data = planetoid.load_planetoid("cora", str(tmp_path))
     assert (data.graph.num_nodes(), data.graph.num_edges(), data.num_classes) == (2708, 10556, 7)
@@ -58,8 +58,8 @@ def test_cora_from_dgl_layout(tmp_path):
     assert torch.allclose(data.graph.ndata["feat"].sum(1), torch.ones(2708))  # row-normalised
 
 
-def test_citeseer_marks_its_unlabelled_nodes(tmp_path):
-    folder = place_planetoid(tmp_path, "citeseer")
+def test_citeseer_marks_its_unlabelled_nodes(shared_datasets, tmp_path):
+    folder = place_planetoid(shared_datasets, tmp_path, "citeseer")
     assert folder.name == "citeseer_d6836239"
     data = planetoid.load_planetoid("citeseer", str(tmp_path))
     assert (data.graph.num_nodes(), data.graph.num_edges(), data.num_classes) == (3327, 9104, 6)
@@ -75,8 +75,8 @@ def test_planetoid_unpickler_builds_nothing_else(tmp_path):
         planetoid.read_planetoid_object(path)
 
 
-def test_bitcoin_ratings_as_classes_and_signs(tmp_path):
-    place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+def test_bitcoin_ratings_as_classes_and_signs(shared_datasets, tmp_path):
+    place(shared_datasets, tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
     bands = snap.load_bitcoin(str(tmp_path), scenario="classil")
     assert (bands.graph.num_nodes(), bands.graph.num_edges()) == (5881, 35592)
     assert bands.num_items == 35592 and bands.num_classes == 6
@@ -88,8 +88,10 @@ def test_bitcoin_ratings_as_classes_and_signs(tmp_path):
     assert bands.graph.ndata["feat"].shape == (5881, 2)  # log in/out degree
 
 
-def test_aromaticity_classes_are_the_30_most_frequent_counts(tmp_path):
-    place(tmp_path, "molecules/aromatic_atom_count.csv", molecules.AROMATICITY.path)
+def test_aromaticity_classes_are_the_30_most_frequent_counts(shared_datasets, tmp_path):
+    place(
+        shared_datasets, tmp_path, "molecules/aromatic_atom_count.csv", molecules.AROMATICITY.path
+    )
     data = molecules.load_aromaticity(str(tmp_path))
     counts = pd.read_csv(tmp_path / molecules.AROMATICITY.path)["aromatic_count"]
     assert len(data.graphs) == len(counts) == 3949
@@ -104,8 +106,8 @@ def test_aromaticity_classes_are_the_30_most_frequent_counts(tmp_path):
     assert graph.ndata["feat"].shape[1] == 2 and graph.num_edges() % 2 == 0
 
 
-def test_hiv_molecules_with_scaffold_domains(tmp_path):
-    place(tmp_path, "molecules/HIV.csv", molecules.HIV.path)
+def test_hiv_molecules_with_scaffold_domains(shared_datasets, tmp_path):
+    place(shared_datasets, tmp_path, "molecules/HIV.csv", molecules.HIV.path)
     data = molecules.load_hiv(str(tmp_path), num_domains=20, max_molecules=1500)
     assert len(data.graphs) == 1500 and data.num_classes == 2
     table = pd.read_csv(tmp_path / molecules.HIV.path, nrows=1500)
@@ -157,17 +159,21 @@ def test_wikics_domains_are_the_later_subfield(tmp_path):
 
 def test_ogbn_arxiv_years_become_time_steps(tmp_path):
     edges, feat = [[0, 1], [1, 2], [3, 2]], np.eye(4)[:, :3] + 0.5
-    tiny_files.write_arxiv(tmp_path, edges, feat, [3, 0, 1, 2], [1990, 1997, 1998, 2020])
+    years, split = [1990, 1997, 1998, 2020], [SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TRAIN]
+    tiny_files.write_arxiv(tmp_path, edges, feat, [3, 0, 1, 2], years, split=split)
     data = ogb.load_arxiv(str(tmp_path))
     assert (tmp_path / "ogbn_arxiv" / "raw" / "node_year.csv.gz").exists()  # OGB's layout
     assert data.time.tolist() == [0, 0, 1, 23]
     assert data.graph.num_edges() == 6 and data.num_classes == 4 and data.num_feats == 3
+    assert data.split.tolist() == split  # OGB's split/time/{train,valid,test}.csv.gz
 
 
 def test_ogbn_products_and_mag(tmp_path):
-    tiny_files.write_products(tmp_path, [[0, 1], [1, 2]], np.ones((3, 2)), [0, 1, 1])
+    split = [SPLIT_VAL, SPLIT_TEST, SPLIT_TRAIN]
+    tiny_files.write_products(tmp_path, [[0, 1], [1, 2]], np.ones((3, 2)), [0, 1, 1], split=split)
     products = ogb.load_products(str(tmp_path))
     assert products.graph.num_edges() == 4 and products.label.tolist() == [0, 1, 1]
+    assert products.split.tolist() == split  # OGB's split/sales_ranking/
     years, labels = [2010, 2019, 2012], [5, 0, 348]
     tiny_files.write_mag(tmp_path, [[0, 1], [2, 1]], np.ones((3, 4)), years, labels)
     mag = ogb.load_mag(str(tmp_path))
@@ -442,15 +448,15 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_first_use_downloads_unpacks_and_caches_then_needs_no_server(
-    tmp_path, file_server, monkeypatch
+    shared_datasets, tmp_path, file_server, monkeypatch
 ):
     monkeypatch.delenv(download.OFFLINE_ENV)
     root, base = file_server
     with zipfile.ZipFile(root / "cora_v2.zip", "w") as archive:
         for part in planetoid.PLANETOID_PARTS:
-            source = SHARED_DATASETS / "planetoid" / f"ind.cora.{part}"
+            source = shared_datasets / "planetoid" / f"ind.cora.{part}"
             archive.write(source, f"ind.cora_v2.{part}")
-    shutil.copyfile(SHARED_DATASETS / "snap" / "soc-sign-bitcoinotc.csv.gz", root / "otc.csv.gz")
+    shutil.copyfile(shared_datasets / "snap" / "soc-sign-bitcoinotc.csv.gz", root / "otc.csv.gz")
     real_archive = planetoid.planetoid_archive
     monkeypatch.setattr(
         planetoid,
@@ -499,16 +505,16 @@ def test_cli_offline_prints_one_paragraph_and_exits_nonzero(tmp_path):
     assert not (tmp_path / "run" / "results.json").exists()
 
 
-def test_corrupt_raw_file_is_not_used(tmp_path):
-    path = place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+def test_corrupt_raw_file_is_not_used(shared_datasets, tmp_path):
+    path = place(shared_datasets, tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
     path.write_bytes(gzip.compress(b"1,2,3,1000\n"))
     with pytest.raises(DatasetUnavailableError, match="corrupt"):
         snap.load_bitcoin(str(tmp_path), scenario="classil")
 
 
 # ---- processed cache ----------------------------------------------------------------------------
-def test_cache_is_reused_then_a_corrupt_one_rebuilt(tmp_path, caplog):
-    place_planetoid(tmp_path, "cora")
+def test_cache_is_reused_then_a_corrupt_one_rebuilt(shared_datasets, tmp_path, caplog):
+    place_planetoid(shared_datasets, tmp_path, "cora")
     first = planetoid.load_planetoid("cora", str(tmp_path))
     cached_file = tmp_path / "processed" / "cora.pt"
     assert cached_file.exists()
@@ -522,16 +528,16 @@ def test_cache_is_reused_then_a_corrupt_one_rebuilt(tmp_path, caplog):
     with pytest.raises(DatasetUnavailableError):  # detected, and the raw files are gone
         planetoid.load_planetoid("cora", str(tmp_path))
 
-    place_planetoid(tmp_path, "cora")
+    place_planetoid(shared_datasets, tmp_path, "cora")
     with caplog.at_level(logging.WARNING, logger="cgl.datasets.cache"):
         rebuilt = planetoid.load_planetoid("cora", str(tmp_path))
     assert "corrupt" in caplog.text
     assert torch.equal(rebuilt.graph.ndata["feat"], first.graph.ndata["feat"])
-    assert cache.load_data(cached_file, "cora/v1") is not None  # the new cache is intact
+    assert cache.load_data(cached_file, "cora/v3") is not None  # the new cache is intact
 
 
-def test_truncated_or_outdated_cache_is_rebuilt(tmp_path):
-    place(tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
+def test_truncated_or_outdated_cache_is_rebuilt(shared_datasets, tmp_path):
+    place(shared_datasets, tmp_path, "snap/soc-sign-bitcoinotc.csv.gz", snap.BITCOIN.path)
     first = snap.load_bitcoin(str(tmp_path), scenario="taskil")
     cached_file = tmp_path / "processed" / "bitcoin-bands.pt"
     cached_file.write_bytes(cached_file.read_bytes()[:1000])

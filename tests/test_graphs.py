@@ -343,7 +343,7 @@ def test_gc_lamb_sweep_as_users_type_it(tmp_path):
 def test_help_lists_every_group_and_option():
     proc = run_cli("--help")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    listing = proc.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listing = proc.stdout.split("Options:")[1].split("== Root keys")[0]
     lines = {line.partition(":")[0]: line.partition(":")[2] for line in listing.splitlines()}
     groups = [d for d in sorted((REPO / "conf").iterdir()) if d.is_dir() and d.name != "hydra"]
     assert {"level", "scenario", "method", "model", "dataset", "logger"} <= {d.name for d in groups}

@@ -12,6 +12,7 @@ from helpers import make_trainer, path_graph
 from cgl.algorithms.mas import MASRegularizer, NCClassILMASTrainer, batch_importance
 from cgl.algorithms.mas.core import _fit
 from cgl.models import GCNNode
+from cgl.models.heads import ObservedClassHead
 from cgl.trainers import NCTrainer
 
 OBSERVED = [0, 1]
@@ -187,3 +188,21 @@ def test_positive_lamb_changes_training():
     bare.run(), mas.run()
     weight = "head.linear.weight"
     assert not torch.equal(bare.model.state_dict()[weight], mas.model.state_dict()[weight])
+
+
+def test_task_il_importance_output_counts_only_each_items_task_classes():
+    """Under Task-IL an item can only be predicted among its task's classes, so MAS's output
+    (BeGin's Task-IL MAS takes the task-masked logits) zeroes the other observed classes."""
+    torch.manual_seed(0)
+    head = ObservedClassHead(4, 6)
+    head.observe_labels(torch.tensor([0, 1, 2, 3]))  # tasks {0, 1} and {2, 3} seen
+    h = torch.randn(3, 4)
+    masks = torch.zeros(3, 6, dtype=torch.bool)
+    masks[0, [0, 1]] = masks[1, [2, 3]] = masks[2, [4, 5]] = True  # item 2: a future task
+    raw = head.linear(h)
+    out = head.observed_logits(h, masks)
+    assert out.shape == (3, 4)  # the observed classes' columns
+    assert torch.equal(out[0], torch.cat([raw[0, :2], torch.zeros(2)]))
+    assert torch.equal(out[1], torch.cat([torch.zeros(2), raw[1, 2:4]]))
+    assert torch.equal(out[2], torch.zeros(4))  # none of its classes observed: nothing counts
+    assert torch.equal(head.observed_logits(h), raw[:, :4])  # Class-IL: every observed class

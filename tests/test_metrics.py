@@ -56,10 +56,28 @@ def test_forgetting_matrix_definition():
     for i in range(3):
         for j in range(3):
             if i >= j:
-                assert f[i, j] == pytest.approx(M[j, j] - M[i, j])
+                assert f[i, j] == pytest.approx(M[i, j] - M[j, j])
             else:
                 assert math.isnan(f[i, j])
     assert np.allclose(np.diag(f), 0.0)
+
+
+def test_forgetting_matrix_and_af_share_one_sign():
+    """Forgetting is negative in both (BeGin's and CGLB's tables): AF is the mean of the
+    matrix's last row over the tasks before the last, and a forgotten task shows below 0."""
+    f = forgetting_matrix(M)
+    assert average_forgetting(M) == pytest.approx(np.mean(f[-1, :-1]))
+    assert f[2, 0] == pytest.approx(0.5 - 0.9)  # task 0 fell from 0.9 to 0.5: below 0
+
+
+def test_forward_transfer_of_task_il_with_a_hand_made_init_row():
+    """Task-IL scores task j before training it among task j's classes, and so does the
+    untrained model: FWT = mean over j >= 1 of (M[j-1, j] - init[j])."""
+    matrix = np.array([[0.8, 0.55, 0.40, 0.8], [0.7, 0.9, 0.60, 0.8], [0.6, 0.8, 0.95, 0.78]])
+    init = np.array([0.5, 0.45, 0.50, 0.48])
+    assert forward_transfer(matrix, init) == pytest.approx(((0.55 - 0.45) + (0.60 - 0.50)) / 2)
+    assert summarize(matrix, matrix, init)["FWT"] == pytest.approx(0.1)
+    assert math.isnan(summarize(matrix, matrix, None)["FWT"])  # no comparable init row
 
 
 def test_single_task_has_no_forgetting_or_transfer():

@@ -15,16 +15,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_cfg
 from matplotlib.image import imread
 
+from cgl.experiment import run
+from cgl.heatmap import MatrixHeatmap
 from cgl.metrics import forgetting_matrix, intransigence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
 
-from reports import matrices  # noqa: E402
+from reports import baselines, matrices  # noqa: E402
 from reports.load import load_sweep  # noqa: E402
 from reports.make_tables import main as make_tables  # noqa: E402
+from reports.render import best_mask  # noqa: E402
 from reports.tables import intransigence_by_seed  # noqa: E402
 
 TINY = [
@@ -139,11 +143,21 @@ def test_table_numbers_are_mean_and_std_over_seeds(report, results, method):
     runs = selected_runs(results, method)
     assert table.loc[method, "seeds"] == len(runs) == 2
     markdown = (report[0] / "table.md").read_text()
-    for metric in ("AP", "AF", "FWT"):
+    for metric in ("AP", "AF"):
         mean, std = statistics.mean(runs[metric]), statistics.stdev(runs[metric])
         assert table.loc[method, f"{metric}_mean"] == pytest.approx(mean, rel=1e-12, abs=1e-15)
         assert table.loc[method, f"{metric}_std"] == pytest.approx(std, rel=1e-12, abs=1e-15)
         assert f"{100 * mean:.1f} ± {100 * std:.1f}" in markdown
+
+
+def test_class_il_forward_transfer_is_undefined_and_shown_as_a_dash(report, results):
+    """The sweep is Class-IL: a task's classes cannot be predicted before it is trained, so
+    results.json holds no FWT and the paper table shows — (never a bold 0.0)."""
+    assert results["FWT"].isna().all()
+    lines = [line.split(" | ") for line in (report[0] / "table.md").read_text().splitlines()]
+    column = lines[0].index("FWT (accuracy, %)")
+    rows = [cells for cells in lines[2:] if len(cells) == len(lines[0])]
+    assert {cells[column] for cells in rows} == {"—"}
 
 
 def test_int_pairs_each_run_with_the_joint_run_of_the_same_seed(report, results):
@@ -184,12 +198,13 @@ def test_int_pairing_ignores_row_order():
 
 def test_forgetting_matrix_on_a_known_matrix():
     m = np.array([[0.9, 0.1, 0.2, 0.9], [0.7, 0.8, 0.3, 0.75], [0.4, 0.6, 0.9, 0.63]])
-    expected = np.array([[0.0, np.nan, np.nan], [0.2, 0.0, np.nan], [0.5, 0.2, 0.0]])
+    expected = np.array([[0.0, np.nan, np.nan], [-0.2, 0.0, np.nan], [-0.5, -0.2, 0.0]])
     np.testing.assert_allclose(forgetting_matrix(m), expected, equal_nan=True)
     runs = pd.DataFrame(
         {
             "config": "c",
             "metric": "accuracy",
+            "scenario": "domainil",  # every cell a score (Class-IL blanks the upper triangle)
             "ok": [True, True, False],
             "test_matrix": [m, m - 0.1, None],
         }
@@ -208,7 +223,10 @@ def test_matrix_csvs_match_the_runs(report, results):
     mean = np.mean(np.stack(runs["test"].to_list()), axis=0)
     csv = pd.read_csv(folder / "accuracy_mean.csv", index_col=0)
     assert list(csv.columns) == ["task 0", "task 1", "task 2", "task 3", "all"]
-    np.testing.assert_allclose(csv.to_numpy(), mean)
+    learnt = np.tril(np.ones((4, 4), dtype=bool))  # Class-IL: no score before a task is learnt
+    np.testing.assert_allclose(csv.to_numpy()[:, :4][learnt], mean[:, :4][learnt])
+    np.testing.assert_allclose(csv["all"], mean[:, 4])
+    assert np.isnan(csv.to_numpy()[:, :4][~learnt]).all()  # empty cells in the CSV
     forgetting = pd.read_csv(folder / "forgetting.csv", index_col=0).to_numpy()
     np.testing.assert_allclose(forgetting, forgetting_matrix(mean), equal_nan=True)
 
@@ -237,14 +255,13 @@ def test_heatmaps_drawn_in_worker_processes_are_the_same(sweep_root, tmp_path, m
         assert twin.read_bytes() == path.read_bytes()
 
 
-def test_latex_is_booktabs_with_the_best_value_bold(report):
-    table = pd.read_csv(report[0] / "table.csv")
+def test_latex_is_booktabs_with_the_metric_in_every_score_header(report):
     latex = (report[0] / "table.tex").read_text()
+    markdown = (report[0] / "table.md").read_text()
     assert all(rule in latex for rule in ("\\toprule", "\\midrule", "\\bottomrule"))
-    contenders = table[table["method"] != "joint"]
-    best = contenders.loc[contenders["AP_mean"].idxmax()]
-    cell = f"{100 * best['AP_mean']:.1f} $\\pm$ {100 * best['AP_std']:.1f}"
-    assert f"\\textbf{{{cell}}}" in latex
+    for key in ("AP", "AF", "INT", "FWT"):
+        assert f"{key} (accuracy, \\%)" in latex and f"| {key} (accuracy, %) |" in markdown
+    assert "| AP |" not in markdown and "| AP (%) |" not in markdown
 
 
 def test_baselines_compare_mas_at_each_lamb_with_bare_and_joint(report, results):
@@ -306,3 +323,75 @@ def test_refuses_an_empty_or_missing_directory(tmp_path, make_dir):
     assert stderr.count("\n") == 1 and str(target) in stderr
     assert ("no results.json below it" if make_dir else "no such directory") in stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---- figures that say what they mean --------------------------------------------------------
+def cell_pixel(image: np.ndarray, ax, row: int, col: int) -> np.ndarray:
+    """The RGB colour near the lower-left corner of cell (row, col), clear of its number."""
+    x, y = ax.transData.transform((col - 0.35, row + 0.35))
+    return image[image.shape[0] - 1 - int(y), int(x), :3]
+
+
+def test_heatmaps_blank_only_the_cells_a_scenario_leaves_undefined(tmp_path):
+    """A Class-IL and a Domain-IL run through the reports: under Class-IL a task not learnt yet
+    has no score (blank, not 0); under Domain-IL every cell is one."""
+    tiny = [a for a in TINY if not a.startswith("scenario=")]
+    for scenario in ("classil", "domainil"):
+        run(make_cfg(*tiny, f"scenario={scenario}"), output_dir=tmp_path / "runs" / scenario)
+    written = matrices.write_matrices(load_sweep([tmp_path / "runs"]).runs, tmp_path / "out")
+    layout = MatrixHeatmap(4)  # the same figure the reports draw on: the same cell positions
+    metric_ax, forgetting_ax = layout.metric.axes, layout.forgetting.axes
+    for scenario, future_blank in (("classil", True), ("domainil", False)):
+        (png,) = [p for p in written if p.name == "heatmap.png" and f"-{scenario}-" in str(p)]
+        image = (imread(png) * 255).round()
+        assert image.shape[:2] == tuple(reversed(layout.figure.canvas.get_width_height()))
+        csv = pd.read_csv(png.parent / "accuracy_mean.csv", index_col=0).to_numpy()
+        for i in range(4):
+            for j in range(5):
+                blank = future_blank and i < j < 4
+                assert np.isnan(csv[i, j]) == blank, (scenario, i, j)
+                white = (cell_pixel(image, metric_ax, i, j) == 255).all()
+                assert white == blank, (scenario, i, j)
+            for j in range(4):  # forgetting: defined for tasks already learnt only
+                white = (cell_pixel(image, forgetting_ax, i, j) == 255).all()
+                assert white == (j > i), (scenario, "forgetting", i, j)
+
+
+def baseline_rows(lambs: list[float], methods: tuple[str, ...]) -> pd.DataFrame:
+    block = {"dataset": "synthetic", "level": "nc", "scenario": "classil", "metric": "rocauc"}
+    rows = [block | {"method": "mas", "lamb": lamb} for lamb in lambs]
+    rows += [block | {"method": method, "lamb": np.nan} for method in methods]
+    stats = {"AP_mean": 0.6, "AP_std": 0.01, "AF_mean": -0.2, "AF_std": 0.02, "seeds": 2}
+    return pd.DataFrame([row | stats for row in rows])
+
+
+def test_baselines_figure_titles_every_panel_and_says_what_is_missing():
+    one = baselines.plot_scenario(baseline_rows([10.0], ("bare",)), "one lamb")
+    assert [ax.get_xscale() for ax in one.axes] == ["linear", "linear"]
+    assert [float(t) for t in one.axes[0].get_xticks()] == [10.0]
+    titles = [ax.get_title() for ax in one.axes]
+    assert titles[0].startswith("AP (ROC-AUC)") and titles[1].startswith("AF (ROC-AUC)")
+    notes = " ".join(text.get_text() for text in one.texts)
+    assert "no completed joint run" in notes and "bare" not in notes
+    several = baselines.plot_scenario(baseline_rows([1.0, 10.0], ("bare", "joint")), "two")
+    assert [ax.get_xscale() for ax in several.axes] == ["log", "log"]
+    assert "no completed" not in " ".join(text.get_text() for text in several.texts)
+
+
+def test_bold_only_where_another_method_shows_a_worse_value():
+    table = pd.DataFrame(
+        {
+            "block": ["lone", "pair", "pair", "tie", "tie", "tie"],
+            "method": ["mas", "mas", "bare", "mas", "bare", "joint"],
+            "AP_mean": [0.5, 0.7, 0.6, 0.5, 0.5, 0.9],
+        }
+    )
+    bold = best_mask(table, {"AP_mean": "max"}, ["block"], exclude=table["method"] == "joint")
+    assert bold["AP_mean"].tolist() == [False, True, False, False, False, False]
+
+
+def test_make_tables_help_shows_where_it_writes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        make_tables(["--help"])
+    assert exit_info.value.code == 0
+    assert "(default: reports/out)" in capsys.readouterr().out

@@ -105,15 +105,43 @@ def write_wikics(data_dir: Path, features, labels, links: list[list[int]]) -> Pa
     return write_zip(data_dir / "wiki_cs.zip", {"data.json": json.dumps(doc).encode()})
 
 
-def write_arxiv(data_dir: Path, edges, feat, label, year) -> Path:
+def ogb_split_tables(kind: str, split) -> dict[str, np.ndarray]:
+    """OGB's `split/<kind>/{train,valid,test}.csv.gz` from one code per node (0 train,
+    1 valid, 2 test)."""
+    split = np.asarray(split)
+    parts = ("train", "valid", "test")
+    return {
+        f"split/{kind}/{part}.csv.gz": np.c_[np.flatnonzero(split == code)]
+        for code, part in enumerate(parts)
+    }
+
+
+def per_class_split(label, shares=(3, 1, 1)) -> np.ndarray:
+    """A split code per node that gives every class train, valid and test nodes: within a
+    class, nodes cycle through `shares` trains, valids and tests in id order."""
+    label = np.asarray(label)
+    cycle = np.repeat([0, 1, 2], shares)
+    rank = np.zeros(len(label), dtype=np.int64)
+    for c in np.unique(label):
+        members = np.flatnonzero(label == c)
+        rank[members] = np.arange(len(members))
+    return cycle[rank % len(cycle)]
+
+
+def write_arxiv(data_dir: Path, edges, feat, label, year, split=None) -> Path:
+    """OGB's arxiv.zip; `split` (a code per node, default `per_class_split`) is its time split."""
     tables = {"raw/edge.csv.gz": edges, "raw/node-feat.csv.gz": np.asarray(feat).round(4)}
     tables |= {"raw/node-label.csv.gz": np.c_[label], "raw/node_year.csv.gz": np.c_[year]}
-    return write_ogb_zip(data_dir, "arxiv", tables)
+    split = per_class_split(label) if split is None else split
+    return write_ogb_zip(data_dir, "arxiv", tables | ogb_split_tables("time", split))
 
 
-def write_products(data_dir: Path, edges, feat, label) -> Path:
+def write_products(data_dir: Path, edges, feat, label, split=None) -> Path:
+    """OGB's products.zip; `split` as for write_arxiv (OGB's sales-ranking split)."""
     tables = {"raw/edge.csv.gz": edges, "raw/node-feat.csv.gz": np.asarray(feat).round(4)}
-    return write_ogb_zip(data_dir, "products", tables | {"raw/node-label.csv.gz": np.c_[label]})
+    tables |= {"raw/node-label.csv.gz": np.c_[label]}
+    split = per_class_split(label) if split is None else split
+    return write_ogb_zip(data_dir, "products", tables | ogb_split_tables("sales_ranking", split))
 
 
 def write_proteins(data_dir: Path, edges, edge_feat, labels, species) -> Path:
@@ -429,11 +457,11 @@ SIDE_CHAINS = ("C", "CC", "O", "N", "F", "Cl", "OC", "NC", "CCC", "Br")
 ODD_MOLECULES = ("C[N](C)(C)(C)C", "[Na+].[Cl-]", "C1CC")
 
 
-def tiny_molhiv(data_dir: Path, per_scaffold: int = 50) -> None:
+def tiny_molhiv(data_dir: Path, per_scaffold: int = 100) -> None:
     """20 scaffold families (a benzene or cyclohexane ring linked by 0-9 carbons to a
     benzene) and the acyclic family (scaffold ""), `per_scaffold` molecules each with side
     chains; half the molecules of every family are active, so every one of the 20 scaffold
-    domains has both classes in its test split for ROC-AUC."""
+    domains has both classes in its test split for ROC-AUC (BeGin's 10% of a domain)."""
     rng = np.random.default_rng(9)
     smiles, active = [], []
     for ring in ("c1ccc(cc1)", "C1CCC(CC1)"):

@@ -35,9 +35,11 @@ from cgl.launchers import preemption_signals
 from cgl.metrics import summarize
 from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
 from cgl.scenarios.common import INCR_TYPES
-from cgl.sinks import WandbLogger, write_json_atomic
+from cgl.scenarios.protocols import plan_tasks
+from cgl.sinks import WandbLogger, run_name, write_json_atomic
+from cgl.summary import run_summary
 from cgl.trainers import TrainingDivergedError
-from cgl.validation import check_output_dir, dataset_setting, validate
+from cgl.validation import check_output_dir, dataset_setting, protocol_rules, validate
 
 __all__ = ["Result", "run", "validate"]
 
@@ -93,14 +95,21 @@ def load_dataset(cfg: DictConfig) -> Any:
 
 
 def build_scenario(cfg: DictConfig, data) -> Any:
+    """The scenario loader, cutting `data` as the protocol's plan says. A protocol with a
+    fixed task size (CGLB: 2 classes) decides the number of tasks unless `num_tasks` is set."""
     setting = dataset_setting(cfg)
+    rules = protocol_rules(cfg)
+    incr_type = INCR_TYPES[cfg.scenario.name]
+    sized_by_rules = rules.classes_per_task and incr_type in ("task", "class")
+    num_tasks = cfg.num_tasks or (None if sized_by_rules else setting.num_tasks)
+    plan = plan_tasks(data, incr_type, num_tasks, rules, cfg.seed)
     return get_class(cfg.level.scenario_loader)(
         data,
-        incr_type=INCR_TYPES[cfg.scenario.name],
-        num_tasks=cfg.num_tasks or setting.num_tasks,
+        incr_type=incr_type,
+        num_tasks=plan.num_tasks,
         metric=setting.metric,
         seed=cfg.seed,
-        split_ratio=tuple(cfg.split_ratio),
+        plan=plan,
         **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
     )
 
@@ -118,6 +127,18 @@ def build_model(cfg: DictConfig, scenario) -> torch.nn.Module:
                 f"the settings it takes."
             ) from None
         raise
+
+
+def build_scenario_and_model(cfg: DictConfig, data) -> tuple[Any, torch.nn.Module]:
+    """Scenario, then model, in BeGin's draw order: seed every generator, draw the
+    protocol's class (or domain) order as the first draw, then the model's initial weights;
+    then seed again, as BeGin's trainer does, so training draws (dropout, samplers) start from
+    the seed. The same seed thus gives BeGin 0.4's permutation and initial weights."""
+    seed_everything(cfg.seed)
+    scenario = build_scenario(cfg, data)
+    model = build_model(cfg, scenario)
+    seed_everything(cfg.seed)
+    return scenario, model
 
 
 def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
@@ -175,7 +196,7 @@ def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
     scenario = trainer = wandb_logger = payload = None
     status, message, signum = "completed", None, None
     try:
-        scenario, trainer, wandb_logger = _set_up(cfg, config, out_dir, group)
+        scenario, trainer, wandb_logger = _set_up(cfg, config, out_dir, group, overrides)
         if plan.action == "resume":
             log.info(
                 "resuming at task %d/%d: %d finished task(s) restored from %s (attempt %d)",
@@ -216,15 +237,16 @@ def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
             logged = payload or {"summary": {}, "matrices": {"test": []}}
             matrix = np.asarray(logged["matrices"]["test"], dtype=float)
             wandb_logger.finish(logged["summary"], matrix, status)
-    log.info("%s: AP %.4f AF %.4f -> %s", status, *_ap_af(payload), out_dir / RESULTS_NAME)
+    log.info("%s", run_summary(payload, out_dir / RESULTS_NAME))
     return Result(status=status, path=out_dir / RESULTS_NAME, payload=payload)
 
 
-def _set_up(cfg: DictConfig, config: dict, out_dir: Path, group: str | None) -> tuple:
+def _set_up(
+    cfg: DictConfig, config: dict, out_dir: Path, group: str | None, overrides: list[str]
+) -> tuple:
     """Data, scenario, model, the W&B run (if any) and the trainer."""
     data = load_dataset(cfg)
-    scenario = build_scenario(cfg, data)
-    model = build_model(cfg, scenario)
+    scenario, model = build_scenario_and_model(cfg, data)
     trainer_cls = trainer_class(
         cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch
     )
@@ -238,6 +260,7 @@ def _set_up(cfg: DictConfig, config: dict, out_dir: Path, group: str | None) -> 
             group=cfg.logger.group or group,
             entity=cfg.logger.entity,
             tags=[cfg.level.name, cfg.scenario.name, cfg.method.name, cfg.dataset.name],
+            name=cfg.logger.run_name or run_name(config, overrides),
         )
     trainer = trainer_cls(
         model,
@@ -266,21 +289,18 @@ def _set_up(cfg: DictConfig, config: dict, out_dir: Path, group: str | None) -> 
     return scenario, trainer, wandb_logger
 
 
-def _ap_af(payload: dict) -> tuple[float, float]:
-    summary = payload["summary"]
-    return tuple(float("nan") if summary[k] is None else summary[k] for k in ("AP", "AF"))
-
-
 def results_payload(
     cfg, config, overrides, scenario, trainer, status, message, signum, checkpoint
 ) -> dict:
     """The content of results.json (SPEC §7). A run stopped before its scenario existed has
-    no rows, metric or trainer."""
+    no rows, metric or trainer; FWT is left out where the scenario makes it meaningless."""
     empty = {"val": [], "test": [], "init_val": None, "init_test": None}
     matrices = empty if scenario is None else scenario.matrices()
     complete = scenario is not None and len(matrices["test"]) == scenario.num_tasks
+    fwt_defined = scenario is not None and scenario.forward_transfer_defined
+    init_test = matrices["init_test"] if fwt_defined else None
     summary = (
-        summarize(matrices["test"], matrices["val"], matrices["init_test"])
+        summarize(matrices["test"], matrices["val"], init_test)
         if complete
         else {key: float("nan") for key in ("AP", "AF", "FWT", "val_AP")}
     )
@@ -290,7 +310,7 @@ def results_payload(
         "signal": None if signum is None else signal_name(signum),
         "choices": {
             group: cfg[group].name
-            for group in ("level", "scenario", "method", "model", "dataset", "logger")
+            for group in ("level", "scenario", "method", "model", "dataset", "logger", "protocol")
         }
         | {"trainer": "minibatch" if cfg.trainer.minibatch else "fullbatch"},
         "hyperparameters": {key: config[key] for key in HYPERPARAMETERS},
@@ -299,6 +319,7 @@ def results_payload(
         "seed": cfg.seed,
         "metric": None if scenario is None else scenario.metric,
         "num_tasks": None if scenario is None else scenario.num_tasks,
+        "tasks": None if scenario is None else scenario.plan.summary(),
         "trainer_class": None if trainer is None else type(trainer).__name__,
         "matrices": {"val": matrices["val"], "test": matrices["test"]},
         "init": {"val": matrices["init_val"], "test": matrices["init_test"]},

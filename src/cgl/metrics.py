@@ -20,15 +20,15 @@ def average_performance(matrix: np.ndarray) -> float:
 
 
 def average_forgetting(matrix: np.ndarray) -> float:
-    """AF: mean over tasks but the last of (final metric - metric right after learning it).
+    """AF: mean over tasks but the last of (final metric - metric right after learning it),
+    i.e. the mean of the forgetting matrix's last row over those tasks.
 
-    Negative means forgetting, as in the BeGin paper's tables. NaN for a single task.
+    Negative means forgetting, as in the BeGin paper's and CGLB's tables. NaN for one task.
     """
-    m = _tasks(matrix)
-    n = m.shape[0]
+    n = _tasks(matrix).shape[0]
     if n < 2:
         return float("nan")
-    return float(np.sum(m[-1, : n - 1] - np.diag(m)[: n - 1]) / (n - 1))
+    return float(np.mean(forgetting_matrix(matrix)[-1, : n - 1]))
 
 
 def intransigence(matrix: np.ndarray, joint_matrix: np.ndarray) -> float:
@@ -37,7 +37,12 @@ def intransigence(matrix: np.ndarray, joint_matrix: np.ndarray) -> float:
 
 
 def forward_transfer(matrix: np.ndarray, initial: np.ndarray) -> float:
-    """FWT: mean over tasks 1..N-1 of (metric before training on the task - untrained model's)."""
+    """FWT: mean over tasks 1..N-1 of (metric before training on the task - untrained model's).
+
+    Both terms must be scored among the same classes; a scenario where they cannot be (Class-IL:
+    a task's classes cannot be predicted before it is trained) reports FWT as undefined
+    (`ScenarioLoader.forward_transfer_defined`), by passing no initial row to `summarize`.
+    """
     m = _tasks(matrix)
     n = m.shape[0]
     if n < 2:
@@ -47,16 +52,25 @@ def forward_transfer(matrix: np.ndarray, initial: np.ndarray) -> float:
     return float(np.sum(before - initial[1:]) / (n - 1))
 
 
+#: How to label a drawing of `forgetting_matrix`: its sign is AF's (one sign everywhere).
+FORGETTING_LABEL = "change since learned (negative = forgotten)"
+
+
 def forgetting_matrix(matrix: np.ndarray) -> np.ndarray:
-    """F[i, j] = M[j, j] - M[i, j] for i >= j (how much of task j is lost by row i); NaN above."""
+    """F[i, j] = M[i, j] - M[j, j] for i >= j: how task j's metric changed from right after
+    learning it to row i; NaN above the diagonal.
+
+    The sign is AF's: negative means forgotten, and AF is the mean of F's last row over the
+    tasks before the last. Tables, results.json and heatmaps all show this one sign.
+    """
     m = _tasks(matrix)
     n = m.shape[0]
     lower = np.tril(np.ones((n, n), dtype=bool))
-    return np.where(lower, np.diag(m)[None, :] - m, np.nan)
+    return np.where(lower, m - np.diag(m)[None, :], np.nan)
 
 
 def summarize(test: np.ndarray, val: np.ndarray, init_test: np.ndarray | None) -> dict[str, float]:
-    """The per-run summary written to results.json."""
+    """The per-run summary written to results.json; FWT is NaN without an initial row."""
     return {
         "AP": average_performance(test),
         "AF": average_forgetting(test),

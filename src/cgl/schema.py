@@ -32,6 +32,21 @@ class LevelSchema:
 @dataclass
 class ScenarioSchema:
     name: str = MISSING
+    inter_task_edges: bool = True  # false: drop edges between tasks (CGLB's switch; nc only)
+
+
+@dataclass
+class ProtocolSchema:
+    """How a reference benchmark cuts a dataset into tasks (conf/protocol/)."""
+
+    name: str = MISSING
+    class_order: str = MISSING
+    domain_order: str = MISSING
+    classes_per_task: int | None = None
+    graph: str = MISSING
+    split_within: str = MISSING
+    covers: Any = None  # null: every level and scenario; else level -> scenarios
+    splits: dict[str, Any] = field(default_factory=dict)  # dataset -> public | shares
 
 
 @dataclass
@@ -71,6 +86,7 @@ class LoggerSchema:
     entity: str | None = None
     mode: str | None = None
     group: str | None = None
+    run_name: str | None = None
 
 
 @dataclass
@@ -82,6 +98,7 @@ class Config:
     dataset: DatasetSchema = MISSING
     trainer: TrainerSchema = MISSING
     logger: LoggerSchema = MISSING
+    protocol: ProtocolSchema = MISSING
     seed: int = MISSING
     lamb: float = MISSING
     lr: float = MISSING

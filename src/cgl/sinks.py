@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from cgl.display import shown_matrix
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,25 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+#: Override keys that say where or how a run is shown, not what it computes: left out of
+#: the W&B run name (the group choices in the name are given there once).
+NOT_IN_RUN_NAME = ("hydra", "logger", "progress", "data_dir", "device")
+NAMED_CHOICES = ("level", "scenario", "method", "dataset")
+
+
+def run_name(config: dict, overrides: list[str]) -> str:
+    """`lc-timeil-mas-synthetic-lamb=10-seed=0`: the level, scenario, method and dataset, then
+    this job's other command-line overrides (in a sweep, the swept values), so that runs of
+    one sweep are told apart by name in W&B."""
+    choices = [str((config.get(group) or {}).get("name", "?")) for group in NAMED_CHOICES]
+    extra = []
+    for item in (override.lstrip("+~") for override in overrides):  # Hydra's +key, ~key
+        key = item.split("=")[0]
+        if key not in NAMED_CHOICES and key.split(".")[0] not in NOT_IN_RUN_NAME:
+            extra.append(item)
+    return "-".join([*choices, *extra])
+
+
 class WandbLogger:
     """Trainer callback that logs per-epoch stats, per-task rows and the final matrices."""
 
@@ -66,6 +87,8 @@ class WandbLogger:
         import wandb
 
         self._wandb = wandb
+        self.scenario = str((config.get("scenario") or {}).get("name", ""))
+        self.metric = _metric_of(config)
         self.run = wandb.init(
             project=project,
             entity=entity,
@@ -76,6 +99,9 @@ class WandbLogger:
             config=config,
             dir=str(run_dir),
             reinit="finish_previous",
+            # W&B's start lines say where the run is saved; its end-of-run history and summary
+            # would bury cgl's own summary
+            settings=wandb.Settings(quiet=True),
         )
         self._step = 0
 
@@ -99,36 +125,44 @@ class WandbLogger:
     def finish(
         self, summary: dict[str, float], test_matrix: np.ndarray | None, status: str
     ) -> None:
-        """Final metrics, the accuracy matrix as a table and as a heatmap, then close the run:
-        as finished when `status` is completed, else as failed. The matrix may be partial
-        (N' < N rows of N + 1 columns) or hold NaN."""
+        """Final metrics, the test matrix as a table and as a heatmap, then close the run;
+        a run whose status is not `completed` closes with exit code 1, so W&B marks it
+        failed. The matrix may have any number of finished rows (0 to N, NaN allowed)."""
         try:
             self.run.summary.update({k: v for k, v in _plain(summary).items() if v is not None})
             self.run.summary["status"] = status
-            if test_matrix is not None and test_matrix.size:
-                n = test_matrix.shape[1] - 1  # tasks; the last column is all tasks seen
-                columns = [f"task_{j}" for j in range(n)] + ["seen"]
-                table = self._wandb.Table(
-                    columns=["after_task", *columns],
-                    data=[[i, *map(float, r)] for i, r in enumerate(test_matrix)],
-                )
+            matrix = None if test_matrix is None else np.asarray(test_matrix, dtype=float)
+            if matrix is not None and matrix.ndim == 2 and matrix.shape[0] > 0:
                 self.run.log(
-                    {"matrix/test": table, "matrix/test_heatmap": self._heatmap(test_matrix)}
+                    {
+                        "matrix/test": self._table(matrix),
+                        "matrix/test_heatmap": self._heatmap(matrix, status),
+                    }
                 )
         finally:
             self.run.finish(exit_code=0 if status == "completed" else 1)
 
-    def _heatmap(self, matrix: np.ndarray):
-        import matplotlib
+    def _table(self, matrix: np.ndarray):
+        n = matrix.shape[1] - 1
+        columns = ["after_task", *(f"task_{j}" for j in range(n)), "seen"]
+        rows = [[i, *_plain([float(v) for v in row])] for i, row in enumerate(matrix)]
+        return self._wandb.Table(columns=columns, data=rows)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def _heatmap(self, matrix: np.ndarray, status: str):
+        from cgl.heatmap import MatrixHeatmap
+        from cgl.metrics import forgetting_matrix
 
-        fig, ax = plt.subplots(figsize=(4, 3.5))
-        image = ax.imshow(matrix[:, : matrix.shape[0]], vmin=0, vmax=1, cmap="viridis")
-        ax.set_xlabel("evaluated task")
-        ax.set_ylabel("after training task")
-        fig.colorbar(image, ax=ax)
-        picture = self._wandb.Image(fig)
-        plt.close(fig)
-        return picture
+        n = matrix.shape[1] - 1
+        shown = shown_matrix(matrix, self.scenario)
+        done = f"{min(matrix.shape[0], n)} of {n} tasks"
+        title = f"{self.run.name}\n{status}, {done}"
+        pixels = MatrixHeatmap(n).render(title, self.metric, shown, forgetting_matrix(shown))
+        return self._wandb.Image(np.ascontiguousarray(pixels[..., :3]))
+
+
+def _metric_of(config: dict) -> str:
+    """The run's metric name as the dataset declares it for its level and scenario."""
+    level = (config.get("level") or {}).get("name")
+    scenario = (config.get("scenario") or {}).get("name")
+    settings = (config.get("dataset") or {}).get("settings") or {}
+    return str(((settings.get(level) or {}).get(scenario) or {}).get("metric", "metric"))

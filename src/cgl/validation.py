@@ -18,10 +18,13 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cgl import schema
 from cgl.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    from cgl.scenarios.protocols import ProtocolRules
 
 #: The modes wandb.init accepts (tests compare this with wandb's own signature).
 WANDB_MODES = ("online", "offline", "disabled", "shared")
@@ -70,6 +73,7 @@ def check_combination(cfg: DictConfig) -> None:
     from cgl.algorithms import trainer_class
 
     dataset_setting(cfg)
+    protocol_rules(cfg)
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
@@ -88,6 +92,21 @@ def dataset_setting(cfg: DictConfig) -> DictConfig:
             f"It offers {offered}. (Pairs any dataset may offer: {supported_pairs_text()}.)"
         )
     return settings[level][scenario]
+
+
+def protocol_rules(cfg: DictConfig) -> ProtocolRules:
+    """The protocol's rules for this dataset, level and scenario (conf/protocol/); a
+    combination the protocol does not cover is refused here."""
+    from cgl.scenarios.protocols import ProtocolRules
+
+    return ProtocolRules.select(
+        OmegaConf.to_container(cfg.protocol, resolve=True),
+        dataset=cfg.dataset.name,
+        level=cfg.level.name,
+        scenario=cfg.scenario.name,
+        split_ratio=tuple(cfg.split_ratio),
+        inter_task_edges=cfg.scenario.get("inter_task_edges", True),
+    )
 
 
 def check_output_dir(path: str | Path, key: str) -> None:

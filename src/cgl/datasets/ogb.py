@@ -6,7 +6,9 @@ reused. We read OGB's raw CSV files ourselves (no `ogb` dependency, no interacti
 the only binary files read are ogbl-collab's split files, through torch's weights-only
 loader with numpy arrays allowed and nothing else.
 
-Node datasets are made undirected. Time steps follow BeGin: ogbn-arxiv's first time step holds
+Node datasets are made undirected. ogbn-arxiv and ogbn-products publish OGB's own split
+(`split/time/`, `split/sales_ranking/`: train/valid/test node ids) as `split`; a protocol
+decides whether to use it. Time steps follow BeGin: ogbn-arxiv's first time step holds
 the papers up to 1997, then one step per year (24 steps); ogbl-collab's first holds the links up
 to 1970, then one per year (50 steps); ogbn-mag's are the years 2010-2019 (10 steps).
 """
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cgl.datasets.base import ContinualData
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawArchive, fetch_archive
 from cgl.datasets.molecules import active_molecules
@@ -60,6 +62,23 @@ def read_split(path: Path) -> dict[str, np.ndarray]:
         return torch.load(path, weights_only=True)
 
 
+#: OGB's split files (header-less node-id tables) and the split code each stands for.
+SPLIT_FILES = {"train": SPLIT_TRAIN, "valid": SPLIT_VAL, "test": SPLIT_TEST}
+
+
+def split_members(kind: str) -> list[str]:
+    """The three files of one of OGB's node splits, e.g. `split/time/train.csv.gz`."""
+    return [f"split/{kind}/{part}.csv.gz" for part in SPLIT_FILES]
+
+
+def read_node_split(folder: Path, num_nodes: int) -> np.ndarray:
+    """OGB's train/valid/test node ids as one split code per node (-1: in none)."""
+    split = np.full(num_nodes, -1, dtype=np.int64)
+    for part, code in SPLIT_FILES.items():
+        split[read_table(folder / f"{part}.csv.gz").ravel()] = code
+    return split
+
+
 def node_data(
     name: str, edges: np.ndarray, feat: np.ndarray, label: np.ndarray, **per_node: np.ndarray
 ) -> ContinualData:
@@ -92,6 +111,7 @@ ARXIV = ogb_archive(
         "raw/node-feat.csv.gz",
         "raw/node-label.csv.gz",
         "raw/node_year.csv.gz",
+        *split_members("time"),
     ],
 )
 
@@ -100,7 +120,8 @@ def load_arxiv(data_dir: str, first_year: int = 1997) -> ContinualData:
     """ogbn-arxiv: 40 subject areas (Task/Class-IL), publication years (Time-IL)."""
 
     def build() -> ContinualData:
-        raw = fetch_archive(data_dir, ARXIV, "ogbn-arxiv") / "raw"
+        folder = fetch_archive(data_dir, ARXIV, "ogbn-arxiv")
+        raw = folder / "raw"
         years = read_table(raw / "node_year.csv.gz").ravel()
         return node_data(
             "ogbn-arxiv",
@@ -108,9 +129,10 @@ def load_arxiv(data_dir: str, first_year: int = 1997) -> ContinualData:
             read_table(raw / "node-feat.csv.gz"),
             read_table(raw / "node-label.csv.gz").ravel(),
             time=years_to_steps(years, first_year),
+            split=read_node_split(folder / "split" / "time", len(years)),
         )
 
-    return cached(data_dir, f"ogbn-arxiv-from{first_year}", version=1, build=build)
+    return cached(data_dir, f"ogbn-arxiv-from{first_year}", version=2, build=build)
 
 
 PRODUCTS = ogb_archive(
@@ -120,6 +142,7 @@ PRODUCTS = ogb_archive(
         "raw/edge.csv.gz",
         "raw/node-feat.csv.gz",
         "raw/node-label.csv.gz",
+        *split_members("sales_ranking"),
     ],
 )
 
@@ -128,15 +151,18 @@ def load_products(data_dir: str) -> ContinualData:
     """ogbn-products: 47 product categories (Class-IL; 2.4M nodes, minibatch training)."""
 
     def build() -> ContinualData:
-        raw = fetch_archive(data_dir, PRODUCTS, "ogbn-products") / "raw"
+        folder = fetch_archive(data_dir, PRODUCTS, "ogbn-products")
+        raw = folder / "raw"
+        label = read_table(raw / "node-label.csv.gz").ravel()
         return node_data(
             "ogbn-products",
             read_table(raw / "edge.csv.gz"),
             read_table(raw / "node-feat.csv.gz"),
-            read_table(raw / "node-label.csv.gz").ravel(),
+            label,
+            split=read_node_split(folder / "split" / "sales_ranking", len(label)),
         )
 
-    return cached(data_dir, "ogbn-products", version=1, build=build)
+    return cached(data_dir, "ogbn-products", version=2, build=build)
 
 
 PROTEINS = ogb_archive(

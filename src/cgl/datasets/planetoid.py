@@ -7,7 +7,9 @@ edges in both directions), with two differences that matter for a safe benchmark
 Planetoid files are pickles, so they are read with an unpickler that can only build numpy
 arrays, scipy CSR matrices, lists and dicts; and CoraFull's npz is read without pickle.
 Nodes without a label (Citeseer's 15 isolated test ids) get label -1, so no task uses them.
-Self-loops are dropped: the trainers add their own.
+Self-loops are dropped: the trainers add their own. The public split of Yang et al. (as DGL's
+train/val/test masks: the first len(y) nodes train, the next 500 validate, the listed test ids
+test; 140/500/1000 on Cora) is published as `split`; nodes outside it get -1.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import pickle
 from collections import defaultdict
 from pathlib import Path
 
+import dgl
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from cgl.datasets.base import ContinualData
+from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawArchive, dgl_archive, fetch_archive
 from cgl.datasets.structure import undirected_graph
@@ -97,9 +100,11 @@ def parse_planetoid(folder: Path, prefix: str, name: str) -> ContinualData:
     onehot[: ally.shape[0]] = ally
     onehot[test_ids] = ty
     labels = np.where(onehot.sum(1) > 0, onehot.argmax(1), -1)
-    src = np.fromiter((u for u, vs in adjacency.items() for _ in vs), dtype=np.int64)
-    dst = np.fromiter((v for vs in adjacency.values() for v in vs), dtype=np.int64)
-    graph = undirected_graph(src, dst, num_nodes)
+    src, dst = edges_in_dgl_order(adjacency)
+    keep = src != dst
+    graph = dgl.graph(
+        (torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])), num_nodes=num_nodes
+    )
     graph.ndata["feat"] = torch.from_numpy(row_normalize(feats.tocsr()))
     return ContinualData(
         name=name,
@@ -107,7 +112,37 @@ def parse_planetoid(folder: Path, prefix: str, name: str) -> ContinualData:
         num_classes=int(onehot.shape[1]),
         label=torch.from_numpy(labels).long(),
         graph=graph,
+        split=public_split(num_nodes, y.shape[0], test_ids),
     )
+
+
+def public_split(num_nodes: int, num_train: int, test_ids: np.ndarray) -> torch.Tensor:
+    """Planetoid's public split as DGL builds its masks: nodes 0..num_train-1 train, the next
+    500 validate, the listed test ids test; -1 for every other node."""
+    split = torch.full((num_nodes,), -1, dtype=torch.long)
+    split[:num_train] = SPLIT_TRAIN
+    split[num_train : num_train + 500] = SPLIT_VAL
+    split[torch.from_numpy(test_ids)] = SPLIT_TEST
+    return split
+
+
+def edges_in_dgl_order(adjacency: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions of every link, once each, in the order DGL's Cora and Citeseer list
+    them (DGL builds them through networkx: nodes in the order first met in the adjacency dict,
+    each node's neighbours in the order first met). GraphConv sums a node's messages in edge
+    order, so this order makes message passing add in DGL's order, and runs match BeGin's to
+    the last bit instead of flipping the odd borderline node. Written by hand to keep networkx
+    out of the loader."""
+    neighbours: dict[int, dict[int, None]] = {}
+    for node in adjacency:
+        neighbours.setdefault(int(node), {})
+    for node, linked in adjacency.items():
+        for other in linked:
+            neighbours[int(node)].setdefault(int(other))
+            neighbours.setdefault(int(other), {}).setdefault(int(node))
+    src = np.fromiter((u for u, vs in neighbours.items() for _ in vs), dtype=np.int64)
+    dst = np.fromiter((v for vs in neighbours.values() for v in vs), dtype=np.int64)
+    return src, dst
 
 
 def row_normalize(matrix: sp.csr_matrix) -> np.ndarray:
@@ -131,7 +166,7 @@ def load_planetoid(name: str, data_dir: str) -> ContinualData:
         folder = fetch_archive(data_dir, planetoid_archive(name), name)
         return parse_planetoid(folder, DGL_PREFIX[name], name)
 
-    return cached(data_dir, name, version=1, build=build)
+    return cached(data_dir, name, version=3, build=build)
 
 
 def parse_gnn_benchmark_npz(path: Path, name: str) -> ContinualData:

@@ -38,9 +38,17 @@ class ObservedClassHead(nn.Module):
         logits = self.linear(h)
         return logits.masked_fill(~self.allowed(task_masks), float("-inf"))
 
-    def observed_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Raw logits of the classes the model can currently predict (MAS's output)."""
-        return self.linear(h)[:, self.allowed()]
+    def observed_logits(
+        self, h: torch.Tensor, task_masks: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Raw logits of the classes the model can currently predict (MAS's output). With
+        `task_masks` (Task-IL) an item can predict only its task's classes: the logits of the
+        other observed classes are zeroed, so they add nothing to a norm or its gradient (as
+        BeGin's Task-IL MAS, whose output holds constants there)."""
+        logits = self.linear(h)
+        if task_masks is not None:
+            logits = logits * self.allowed(task_masks)
+        return logits[:, self.allowed()]
 
 
 class ObservedClassifier(nn.Module):
@@ -63,6 +71,9 @@ class ObservedClassifier(nn.Module):
     def forward(self, *inputs: object, task_masks: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.embed(*inputs), task_masks)
 
-    def observed_logits(self, *inputs: object) -> torch.Tensor:
-        """Raw logits of the classes the model can currently predict (MAS's output)."""
-        return self.head.observed_logits(self.embed(*inputs))
+    def observed_logits(
+        self, *inputs: object, task_masks: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Raw logits of the classes the model can currently predict (MAS's output); under
+        Task-IL (`task_masks`) only each item's task's classes count."""
+        return self.head.observed_logits(self.embed(*inputs), task_masks)

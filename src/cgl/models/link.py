@@ -20,10 +20,16 @@ class GCNPairEncoder(nn.Module):
     """GCN node encoder, then MLP(h_src * h_dst) per pair."""
 
     def __init__(
-        self, in_feats: int, hidden: int, num_layers: int, dropout: float, batch_norm: bool
+        self,
+        in_feats: int,
+        hidden: int,
+        num_layers: int,
+        dropout: float,
+        batch_norm: bool,
+        conv_bias: bool = True,
     ) -> None:
         super().__init__()
-        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.pair = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = hidden
 
@@ -43,9 +49,10 @@ class GCNLinkClassifier(ObservedClassifier):
         num_layers: int = 3,
         dropout: float = 0.0,
         batch_norm: bool = True,
+        conv_bias: bool = True,
     ) -> None:
         super().__init__()
-        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.head = ObservedClassHead(hidden, num_classes)
 
     def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -62,9 +69,10 @@ class GCNLinkPredictor(nn.Module):
         num_layers: int = 3,
         dropout: float = 0.0,
         batch_norm: bool = True,
+        conv_bias: bool = True,
     ) -> None:
         super().__init__()
-        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm)
+        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.score = nn.Linear(hidden, 1)
 
     def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.errors import ConfigError
 from cgl.evaluators import SCORE_METRICS, get_evaluator
+from cgl.scenarios.protocols import TaskPlan, default_plan
 
 SUPPORTED = {
     "nc": ("taskil", "classil", "domainil", "timeil"),
@@ -34,81 +35,12 @@ def supported_pairs_text() -> str:
 def check_supported(level: str, scenario: str) -> None:
     """Refuse a level x scenario pair that BeGin does not define."""
     if scenario not in SUPPORTED.get(level, ()):
+        choices = " or ".join(f"scenario={s}" for s in SUPPORTED.get(level, ()))
         raise ConfigError(
-            f"level={level} with scenario={scenario} is not supported. "
-            f"Supported pairs are {supported_pairs_text()}."
+            f"level={level} with scenario={scenario} is not supported"
+            + (f": use {choices}. " if choices else ". ")
+            + f"Supported pairs are {supported_pairs_text()}."
         )
-
-
-def assign_tasks(
-    data: ContinualData, incr_type: str, num_tasks: int
-) -> tuple[torch.Tensor, list[list[int]]]:
-    """Task id of every item (-1: used by no task), and the classes of each task.
-
-    Task/Class-IL: classes in id order, `num_classes // num_tasks` per task; the remainder is
-    dropped (as BeGin does with Cora's seventh class). Domain/Time-IL: the sorted distinct
-    domains or time steps, cut into `num_tasks` contiguous groups; every task uses all classes.
-    """
-    if num_tasks < 1:
-        raise ConfigError(f"num_tasks must be at least 1, got {num_tasks}.")
-    if incr_type in ("task", "class"):
-        if data.multilabel:
-            raise ConfigError(
-                f"{data.name} is multi-label ({data.num_classes} binary labels per item): its "
-                f"items have no single class to cut into tasks, so it runs Domain-IL or Time-IL, "
-                f"not {incr_type.capitalize()}-IL."
-            )
-        per_task = data.num_classes // num_tasks
-        if per_task < 1:
-            raise ConfigError(
-                f"{data.name} has {data.num_classes} classes: {num_tasks} tasks would leave "
-                f"tasks without a class. Use num_tasks <= {data.num_classes}."
-            )
-        class_task = torch.full((data.num_classes,), -1, dtype=torch.long)
-        class_task[: per_task * num_tasks] = torch.arange(per_task * num_tasks) // per_task
-        valid = data.label >= 0
-        task_of_item = torch.full_like(data.label, -1)
-        task_of_item[valid] = class_task[data.label[valid]]
-        groups = [list(range(t * per_task, (t + 1) * per_task)) for t in range(num_tasks)]
-        return task_of_item, groups
-    key = data.domain if incr_type == "domain" else data.time
-    if key is None:
-        raise ConfigError(f"{data.name} has no {incr_type} per item: it cannot run {incr_type}-IL.")
-    task_of_item = bucket_by_value(key, num_tasks, what=f"{data.name}'s {incr_type} values")
-    task_of_item[~data.labelled] = -1
-    all_classes = list(range(data.num_classes))
-    return task_of_item, [all_classes] * num_tasks
-
-
-def bucket_by_value(key: torch.Tensor, num_tasks: int, what: str) -> torch.Tensor:
-    """Task of every entry of `key`: its sorted distinct values cut into contiguous groups."""
-    values = torch.unique(key)
-    if num_tasks > values.numel():
-        raise ConfigError(
-            f"{what} take {values.numel()} distinct values: at most that many tasks, "
-            f"not {num_tasks}."
-        )
-    value_task = torch.empty(int(values.max()) + 1, dtype=torch.long)
-    for task, chunk in enumerate(np.array_split(values.numpy(), num_tasks)):
-        value_task[torch.from_numpy(chunk)] = task
-    return value_task[key]
-
-
-def random_split(
-    task_of_item: torch.Tensor, ratios: tuple[float, float, float], seed: int
-) -> torch.Tensor:
-    """Split every task's items into train/val/test at `ratios`, independently per task."""
-    gen = torch.Generator().manual_seed(seed)
-    split = torch.full_like(task_of_item, -1)
-    for task in torch.unique(task_of_item[task_of_item >= 0]).tolist():
-        items = torch.nonzero(task_of_item == task).view(-1)
-        items = items[torch.randperm(items.numel(), generator=gen)]
-        n_train = round(ratios[0] * items.numel())
-        n_val = round(ratios[1] * items.numel())
-        split[items[:n_train]] = SPLIT_TRAIN
-        split[items[n_train : n_train + n_val]] = SPLIT_VAL
-        split[items[n_train + n_val :]] = SPLIT_TEST
-    return split
 
 
 @dataclass
@@ -129,14 +61,21 @@ class ScenarioLoader(ABC):
         self,
         data: ContinualData,
         incr_type: str,
-        num_tasks: int,
+        num_tasks: int | None,
         metric: str = "accuracy",
         seed: int = 0,
         split_ratio: tuple[float, float, float] = (0.6, 0.2, 0.2),
+        plan: TaskPlan | None = None,
     ) -> None:
+        """`plan` (from `cgl.scenarios.protocols.plan_tasks`) says how to cut the data into
+        tasks; without one, `default_plan` does (dataset order, the data's own split or a
+        random one at `split_ratio`), and `num_tasks` must be given."""
         self.data = data
         self.incr_type = incr_type
-        self.num_tasks = num_tasks
+        if plan is None:
+            plan = default_plan(data, incr_type, num_tasks, seed, split_ratio)
+        self.plan = plan
+        self.num_tasks = plan.num_tasks
         self.num_classes = data.num_classes
         self.num_feats = data.num_feats
         self.metric = metric
@@ -153,13 +92,8 @@ class ScenarioLoader(ABC):
                 f"metric={metric} scores a binary label per item, but {data.name} has "
                 f"{self.num_classes} classes in this scenario."
             )
-        self.task_of_item, self.task_classes = assign_tasks(data, incr_type, num_tasks)
-        split = (
-            data.split
-            if data.split is not None
-            else random_split(self.task_of_item, tuple(split_ratio), seed)
-        )
-        self.split_of_item = torch.where(self.task_of_item >= 0, split, torch.full_like(split, -1))
+        self.task_of_item, self.task_classes = plan.task_of_item, plan.task_classes
+        self.split_of_item = plan.split
         self._curr_task = 0
         self._rows: dict[str, list[np.ndarray]] = {"val": [], "test": []}
         self._init: dict[str, np.ndarray] = {}
@@ -200,6 +134,23 @@ class ScenarioLoader(ABC):
     def model_kwargs(self) -> dict[str, int]:
         """Sizes the model is built with (passed to the model config at instantiate time)."""
         return {"in_feats": self.num_feats, "num_classes": self.num_classes}
+
+    @property
+    def forward_transfer_defined(self) -> bool:
+        """Whether FWT compares like with like: M[j-1, j] (task j before it is trained) and the
+        untrained model's init[j] must be scored among the same classes.
+
+        They are under Task-IL (the task's classes in both), for scores (binary, multi-label,
+        link prediction), and wherever task 0's training items already show every class the
+        later tasks are scored on. Otherwise the trained model predicts only the classes it has
+        observed while the untrained one may predict any: in Class-IL task j's classes are
+        never observed before task j, so M[j-1, j] is 0 by construction and FWT is undefined.
+        """
+        if self.incr_type == "task" or self.binary or self.multilabel or self.level == "lp":
+            return True
+        first = self.data.label[self.split_mask("train", [0])].unique()
+        later = self.data.label[(self.task_of_item > 0) & (self.split_of_item >= 0)].unique()
+        return bool(torch.isin(later, first).all())
 
     @abstractmethod
     def get_current_dataset(self) -> Any:

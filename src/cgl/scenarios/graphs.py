@@ -69,7 +69,9 @@ class GCScenarioLoader(ScenarioLoader):
 
     level = "gc"
 
-    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
+    def __init__(
+        self, data: ContinualData, incr_type: str, num_tasks: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         self._graphs = learner_graphs(data.graphs)
 

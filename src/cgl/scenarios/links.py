@@ -20,18 +20,23 @@ import torch
 
 from cgl.datasets.base import ContinualData
 from cgl.errors import ConfigError
-from cgl.scenarios.common import SPLIT_CODES, EvalView, ScenarioLoader, bucket_by_value
+from cgl.scenarios.common import SPLIT_CODES, EvalView, ScenarioLoader
 from cgl.scenarios.link_data import LinkDataset, message_graph, pair_keys, sample_negative_pairs
+from cgl.scenarios.protocols import bucket_by_value
 
 
 class LinkScenarioLoader(ScenarioLoader):
     """What LC and LP share: the links' arrival (Time-IL) and the graph visible at a task."""
 
-    def __init__(self, data: ContinualData, incr_type: str, num_tasks: int, **kwargs: Any) -> None:
+    def __init__(
+        self, data: ContinualData, incr_type: str, num_tasks: int | None, **kwargs: Any
+    ) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         self.src, self.dst = data.graph.edges()
         if incr_type == "time":
-            self.arrival = bucket_by_value(data.time, num_tasks, what=f"{data.name}'s time steps")
+            self.arrival = bucket_by_value(
+                data.time, self.num_tasks, what=f"{data.name}'s time steps"
+            )
         else:
             self.arrival = torch.zeros(data.num_items, dtype=torch.long)
 

@@ -1,8 +1,11 @@
 """Node-level scenarios (NC): one graph, items are nodes.
 
 Task/Class/Domain-IL train transductively on the whole graph with only the current task's
-train/val labels shown. Time-IL shows the graph as it was: task t sees the subgraph induced by
-the nodes that arrived in time steps of tasks 0..t, and no later node or edge.
+train/val labels shown (BeGin). Time-IL shows the graph as it was: task t sees the subgraph
+induced by the nodes that arrived in time steps of tasks 0..t, and no later node or edge. A
+plan with a growing graph (CGLB) lets the nodes of a task arrive with it, so task t sees only
+the nodes of tasks 0..t; a plan without inter-task edges drops every edge whose ends lie in
+different tasks (or in none).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import dgl
 import torch
 
-from cgl.scenarios.common import EvalView, ScenarioLoader, bucket_by_value
+from cgl.scenarios.common import EvalView, ScenarioLoader
+from cgl.scenarios.protocols import bucket_by_value
 
 
 class NCScenarioLoader(ScenarioLoader):
@@ -19,10 +23,20 @@ class NCScenarioLoader(ScenarioLoader):
     def __init__(self, data, incr_type, num_tasks, **kwargs) -> None:
         super().__init__(data, incr_type, num_tasks, **kwargs)
         num_nodes = data.graph.num_nodes()
+        src, dst = data.graph.edges()
+        if not self.plan.inter_task_edges:
+            task = self.task_of_item
+            keep = (task[src] == task[dst]) & (task[src] >= 0)
+            src, dst = src[keep], dst[keep]
         # structure only, so that no per-node or per-edge field of the raw data travels along
-        self._structure = dgl.graph(data.graph.edges(), num_nodes=num_nodes)
+        self._structure = dgl.graph((src, dst), num_nodes=num_nodes)
+        self.grows = incr_type == "time" or self.plan.growing_graph
         if incr_type == "time":
-            self.arrival = bucket_by_value(data.time, num_tasks, what=f"{data.name}'s time steps")
+            self.arrival = bucket_by_value(
+                data.time, self.num_tasks, what=f"{data.name}'s time steps"
+            )
+        elif self.plan.growing_graph:  # a node arrives with its task; one of no task never
+            self.arrival = self.task_of_item.masked_fill(self.task_of_item < 0, self.num_tasks)
         else:
             self.arrival = torch.zeros(num_nodes, dtype=torch.long)
 
@@ -59,10 +73,11 @@ class NCScenarioLoader(ScenarioLoader):
         return self._nodes_until(self._curr_task)
 
     def eval_views(self) -> list[EvalView]:
-        """One view for the tasks seen so far (and, outside Time-IL, all tasks); under Time-IL
-        each future task is predicted on the graph of its own time."""
+        """One view for the tasks seen so far (and, on a graph that does not grow, all tasks);
+        on a growing graph (Time-IL, CGLB) each future task is predicted on the graph of its
+        own time."""
         now = self._curr_task
-        last = self.num_tasks - 1 if self.incr_type != "time" else now
+        last = now if self.grows else self.num_tasks - 1
         views = [self._view(now, list(range(last + 1)))]
         views += [self._view(task, [task]) for task in range(last + 1, self.num_tasks)]
         return views

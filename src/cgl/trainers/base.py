@@ -16,7 +16,6 @@ from typing import Any
 
 import dgl
 import torch
-from tqdm.auto import tqdm
 
 from cgl.checkpoint import (
     TaskCheckpoint,
@@ -29,6 +28,7 @@ from cgl.checkpoint import (
 from cgl.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
 from cgl.trainers.copies import ItemCopies
+from cgl.trainers.progress import TaskProgress
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class BaseTrainer:
     kwargs: `num_epochs` (most epochs per task), `patience` and `lr_factor` (ReduceLROnPlateau
     on the validation loss), `min_lr_ratio` (a task ends once lr < initial lr x this),
     `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink), `progress`
-    (a progress bar per task), plus method settings such as MAS's `lamb`.
+    (a live bar per task on a terminal, see cgl.trainers.progress), plus method settings such
+    as MAS's `lamb`.
     """
 
     #: Joint training sets this to train on the data of all tasks seen so far.
@@ -154,15 +155,16 @@ class BaseTrainer:
             optimizer, mode="min", factor=self.lr_factor, patience=self.patience
         )
         best_loss, best_state = math.inf, copy.deepcopy(self.model.state_dict())
-        bar = tqdm(
-            range(max_epochs),
-            desc=f"task {task_id + 1}/{self.num_tasks}",
-            disable=not self.show_progress,
-            leave=False,
-            dynamic_ncols=True,
-            mininterval=1.0,
+        progress = TaskProgress(
+            task_id,
+            self.num_tasks,
+            getattr(self.scenario, "metric", "metric"),
+            initial_lr,
+            self.lr_factor,
+            self.min_lr_ratio,
+            bar=self.show_progress,
         )
-        for epoch in bar:
+        for epoch in range(max_epochs):
             self.model.train()
             train_stats = self._accumulate(
                 self._train_iteration(optimizer, batch, states) for batch in train_loader
@@ -170,19 +172,21 @@ class BaseTrainer:
             val_stats = self._validate(val_loader)
             val_metric = val_stats.pop("metric")
             self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
-            bar.set_postfix(
-                loss=f"{train_stats.get('loss', math.nan):.4f}",
-                val_loss=f"{val_stats['loss']:.4f}",
-                val=f"{val_metric:.4f}",
-            )
             for callback in self.callbacks:
                 callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
             if val_stats["loss"] < best_loss:
                 best_loss, best_state = val_stats["loss"], copy.deepcopy(self.model.state_dict())
             scheduler.step(val_stats["loss"])
+            progress.update(
+                epoch,
+                train_stats.get("loss", math.nan),
+                val_stats["loss"],
+                val_metric,
+                optimizer.param_groups[0]["lr"],
+            )
             if optimizer.param_groups[0]["lr"] < initial_lr * self.min_lr_ratio:
                 break
-        bar.close()
+        progress.close()
         self.timings["epochs"].append(epoch + 1)
         self.model.load_state_dict(best_state)
 

@@ -93,7 +93,10 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
 
     def importance_outputs(self, model, batch) -> torch.Tensor:
         graph = self._graph(batch)
-        return model.observed_logits(graph, graph.ndata["feat"])
+        task_masks = batch.get("task_mask")
+        if task_masks is not None:
+            task_masks = task_masks.to(self.device)
+        return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)
 
     def independent_item_batches(
         self, dataset, training_states: dict, chunk_size: int

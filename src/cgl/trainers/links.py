@@ -66,11 +66,14 @@ class LinkTrainer(BaseTrainer):
         for batch in self.importance_batches(dataset, training_states):
             batch = self.importance_pairs(batch)
             fields = ReceptiveFields(batch.graph, depth)
-            chunks = (t.split(chunk_size) for t in (batch.item_ids, batch.pairs, batch.labels))
-            for ids, pairs, labels in zip(*chunks, strict=True):
-                cut = fields.copies(pairs)
-                chunk = PairBatch(cut.graph, ids, cut.seeds, labels, None)
-                yield ItemCopies(chunk, cut.owner, pairs.shape[0])
+            for start in range(0, batch.pairs.shape[0], chunk_size):
+                part = slice(start, start + chunk_size)
+                cut = fields.copies(batch.pairs[part])
+                masks = None if batch.task_masks is None else batch.task_masks[part]
+                chunk = PairBatch(
+                    cut.graph, batch.item_ids[part], cut.seeds, batch.labels[part], masks
+                )
+                yield ItemCopies(chunk, cut.owner, cut.seeds.shape[0])
 
 
 class LCTrainer(ClassificationEvents, LinkTrainer):
@@ -96,7 +99,10 @@ class LCTrainer(ClassificationEvents, LinkTrainer):
         }
 
     def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
-        return model.observed_logits(batch.graph, batch.graph.ndata["feat"], batch.pairs)
+        graph = batch.graph
+        return model.observed_logits(
+            graph, graph.ndata["feat"], batch.pairs, task_masks=batch.task_masks
+        )
 
 
 class LPTrainer(LinkTrainer):

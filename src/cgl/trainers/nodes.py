@@ -65,7 +65,8 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
 
     def importance_outputs(self, model, batch) -> torch.Tensor:
         graph, mask = batch
-        return model.observed_logits(graph, graph.ndata["feat"])[mask]
+        task_masks = graph.ndata.get("task_specific_mask")
+        return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)[mask]
 
     def independent_item_batches(
         self, dataset: dgl.DGLGraph, training_states: dict, chunk_size: int
@@ -80,6 +81,11 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
             cut = fields.copies(chunk.unsqueeze(-1))
             mask = torch.zeros(cut.graph.num_nodes(), dtype=torch.bool, device=self.device)
             mask[cut.seeds.view(-1)] = True  # rows come out in copy order: item b is row b
+            if "task_specific_mask" in graph.ndata:  # Task-IL: the items' own classes count
+                task_masks = graph.ndata["task_specific_mask"]
+                copied = task_masks.new_ones((cut.graph.num_nodes(), task_masks.shape[1]))
+                copied[cut.seeds.view(-1)] = task_masks[chunk]
+                cut.graph.ndata["task_specific_mask"] = copied
             yield ItemCopies((cut.graph, mask), cut.owner, chunk.numel())
 
 
@@ -144,7 +150,8 @@ class NCMinibatchTrainer(NCTrainer):
 
     def importance_outputs(self, model, batch) -> torch.Tensor:
         _, _, blocks = batch
-        return model.observed_logits(blocks, blocks[0].srcdata["feat"])
+        task_masks = blocks[-1].dstdata.get("task_specific_mask")
+        return model.observed_logits(blocks, blocks[0].srcdata["feat"], task_masks=task_masks)
 
     def independent_item_outputs(self, model, batch) -> torch.Tensor:
         """Per-item importance runs on the items' receptive fields cut as graphs (the model
