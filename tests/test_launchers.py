@@ -16,25 +16,27 @@ import torch
 from conftest import REPO, make_cfg, results_under, run_cli
 from filelock import FileLock
 from hydra import compose, initialize_config_dir
-from processes import finish, start_cli, tasks_done
+from processes import finish, start_cli
 from wandb_offline import offline_runs
 
 from cgl.errors import ConfigError
 from cgl.experiment import run
-from cgl.launchers import launcher_threads, set_job_threads
+from cgl.launchers import available_cores, launcher_threads, set_job_threads
 from cgl.validation import validate
 
 TINY = ["progress=false", "epochs=5", "dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
 #: 2 seeds x 2 lamb, with `-m` in the middle of the line as a user may type it
 SWEEP = ["seed=0,1", "-m", "lamb=1,10"]
+#: where each launcher's test puts `-m`: first, between the overrides, last
+MULTIRUN_AT = {"joblib": 0, "submitit_local": 5, "ray": -1}
 LAUNCHERS = {
     "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "logger=wandb"],
     "submitit_local": ["hydra/launcher=submitit_local", "logger=wandb"],
-    "ray": [  # a local Ray instance; W&B is checked with the other two
+    "ray": [  # a local Ray instance of one CPU: one job at a time, the cheapest to start here
         "hydra/launcher=ray",
-        "++hydra.launcher.ray.init.num_cpus=2",
+        "++hydra.launcher.ray.init.num_cpus=1",
         "++hydra.launcher.ray.init.include_dashboard=false",
-        "logger=none",
+        "logger=wandb",
     ],
 }
 # About a second per task on 2 cores: a signal sent after task 1 arrives during task 2.
@@ -89,23 +91,28 @@ def basic_sweep(tmp_path_factory, worker_id) -> dict[str, dict]:
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_a_sweep_through_a_launcher_matches_the_basic_launcher(tmp_path, basic_sweep, launcher):
     sweep_dir = tmp_path / "sweep"
-    proc = run_cli(*TINY, *SWEEP, *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep_dir}")
+    args = [*TINY, "seed=0,1", "lamb=1,10", *LAUNCHERS[launcher], f"hydra.sweep.dir={sweep_dir}"]
+    args.insert(MULTIRUN_AT[launcher] % (len(args) + 1), "-m")
+    proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = by_job(sweep_dir)
     assert sorted(results) == sorted(basic_sweep) == ["0", "1", "2", "3"]
+    # joblib: the cores shared by its 2 workers; submitit and Ray: the 1 CPU a job asks for
+    share = max(1, available_cores() // 2) if launcher == "joblib" else 1
     for job, result in results.items():
         assert result["status"] == "completed"
         assert swept(result) == swept(basic_sweep[job])
-        assert result["threads"] == 1  # 2 cores, 2 at once (joblib); 1 CPU a job (submitit, Ray)
+        assert result["threads"] == share
         assert_same_matrices(result, basic_sweep[job])
-    if "logger=wandb" not in LAUNCHERS[launcher]:
-        return
     runs = [run for job in results for run in offline_runs(sweep_dir / job)]
     assert len(runs) == 4 and len({run["id"] for run in runs}) == 4  # a W&B run per job
     assert {run["group"] for run in runs} == {str(sweep_dir)}  # ... in the sweep's group
     assert all(run["exit_codes"] == ["0"] for run in runs)
-    if launcher == "joblib":  # two workers ran the four jobs, and no two shared a W&B run
-        assert len({run["pid"] for run in runs}) == 2
+    processes = {run["pid"] for run in runs}  # where a process ran several jobs, each had its run
+    if launcher == "joblib":
+        assert len(processes) == 2  # its two workers
+    if launcher == "ray":
+        assert len(processes) < 4  # Ray reuses its worker processes
 
 
 def test_each_launcher_gives_a_job_its_share_of_the_cores():
@@ -133,7 +140,9 @@ def test_threads_overrides_the_launchers_share():
         validate(hydra_cfg("threads=0"))
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "submitit_slurm", "ray"])
+# The preflight's two paths: jobs run on this machine (also submitit_local) or elsewhere (also
+# Ray); no Slurm here, so the Slurm case also shows that bad input is named first.
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_slurm"])
 def test_bad_input_is_refused_before_any_launcher_starts(tmp_path, launcher):
     sweep_dir = tmp_path / "sweep"
     proc = run_cli(
@@ -185,7 +194,7 @@ def test_sigterm_to_a_joblib_sweep_stops_every_job_and_the_same_command_resumes(
     sweep_dir = tmp_path / "sweep"
     args = [*SLOW, "seed=0,1", "-m", *LAUNCHERS["joblib"][:-1], "logger=none"]
     proc = start_cli(*args, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    wait_for(lambda: all(tasks_done(sweep_dir / job) >= 1 for job in ("0", "1")), proc)
+    wait_for(lambda: all(first_task_done(sweep_dir / job) for job in ("0", "1")), proc)
     proc.send_signal(signal.SIGTERM)  # the launching process only, as `kill` or `timeout`
     code, _, err = finish(proc)
     assert code == 143, err[-3000:]
@@ -208,7 +217,7 @@ def test_a_preempted_submitit_job_records_interrupted_is_requeued_and_resumes(tm
     sweep_dir, job = tmp_path / "sweep", [*SLOW, "seed=0"]
     args = [*job, "logger=wandb", "-m", "hydra/launcher=submitit_local"]
     proc = start_cli(*args, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    wait_for(lambda: tasks_done(sweep_dir / "0") >= 1, proc)
+    wait_for(lambda: first_task_done(sweep_dir / "0"), proc)
     os.kill(submitit_task_pid(sweep_dir), signal.SIGUSR2)
     code, _, err = finish(proc)
     assert code == 0, err[-3000:]
@@ -233,6 +242,12 @@ def submitit_task_pid(sweep_dir: Path) -> int:
         if "submitit.core._submit" in cmdline and any(str(sweep_dir) in a for a in cmdline):
             return proc.pid
     raise AssertionError(f"no submitit job process for {sweep_dir}")
+
+
+def first_task_done(job_dir: Path) -> bool:
+    """A fresh job writes its first checkpoint after its first task (cheaper to watch than
+    reading the checkpoint ten times a second)."""
+    return (job_dir / "checkpoint.pt").exists()
 
 
 def wait_for(condition, proc, timeout: float = 300) -> None:
