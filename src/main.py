@@ -5,6 +5,11 @@ Thin on purpose: Hydra composes conf/, cgl.cli.run_job does the work.
 
 import sys
 
+from cgl.allocator import keep_freed_memory
+
+if __name__ == "__main__":
+    keep_freed_memory()  # first: glibc reads its malloc settings only when a process starts
+
 import hydra
 from omegaconf import DictConfig
 

@@ -26,6 +26,7 @@ from cgl.algorithms.mas import (
     batch_importance,
 )
 from cgl.algorithms.mas.per_item import sample_importance
+from cgl.datasets.layout import in_layout
 from cgl.datasets.synthetic.graphs import synthetic_graphs
 from cgl.datasets.synthetic.links import synthetic_links
 from cgl.errors import ConfigError
@@ -104,6 +105,22 @@ def test_node_level_equals_per_item_loop(trainer_cls):
     assert outputs.shape[0] > 3 * CHUNK
     assert_same(got, reference_importance(trainer.model, list(outputs)))
     assert float(got["head.linear.weight"][~trainer.model.head.observed].abs().sum()) == 0.0
+
+
+def test_node_level_with_sparse_features_equals_per_item_loop():
+    """The first layer reads sparse features (cgl.models.sparse_input): same rule, same Ω."""
+    trainer = make_trainer(NCClassILMASTrainer, importance="sample", chunk_size=CHUNK)
+    randomise_batch_norm(trainer.model)
+    graph = trainer.scenario.data.graph
+    keep = torch.rand(graph.ndata["feat"].shape, generator=torch.Generator().manual_seed(0)) < 0.3
+    graph.ndata["feat"] = in_layout(graph.ndata["feat"] * keep, max_density=1.0)
+    dataset = trainer.scenario.get_current_dataset()
+    assert dataset.ndata["feat"].is_sparse
+    got = consolidated(trainer, dataset)
+
+    graph = with_self_loops(dataset)
+    outputs = trainer.model.observed_logits(graph, graph.ndata["feat"])[graph.ndata["train_mask"]]
+    assert_same(got, reference_importance(trainer.model, list(outputs)))
 
 
 def link_trainer(level: str):

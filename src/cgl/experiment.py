@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from cgl import __version__
 from cgl.algorithms import trainer_class
 from cgl.checkpoint import TaskCheckpoint
+from cgl.datasets.layout import with_feature_layout
 from cgl.errors import CglError, ConfigError
 from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
 from cgl.launchers import preemption_signals
@@ -85,13 +86,15 @@ def job_context(output_dir: Path | None) -> tuple[Path, str | None, list[str]]:
 
 def load_dataset(cfg: DictConfig) -> Any:
     """The dataset's loader, called; a CglError it raises (such as a dataset missing offline)
-    reaches the CLI as it is, not wrapped in Hydra's InstantiationException."""
+    reaches the CLI as it is, not wrapped in Hydra's InstantiationException. Node features
+    come out sparse or dense by `sparse_max_density` (cgl.datasets.layout)."""
     try:
-        return instantiate(cfg.dataset.loader)
+        data = instantiate(cfg.dataset.loader)
     except InstantiationException as err:
         if isinstance(err.__cause__, CglError):
             raise err.__cause__ from None
         raise
+    return with_feature_layout(data, cfg.sparse_max_density)
 
 
 def build_scenario(cfg: DictConfig, data) -> Any:

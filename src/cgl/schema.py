@@ -112,6 +112,7 @@ class Config:
     split_ratio: list[float] = MISSING
     device: str = MISSING
     data_dir: str = MISSING
+    sparse_max_density: float = MISSING
     progress: bool = MISSING
     resume: bool = MISSING
     threads: int | None = MISSING

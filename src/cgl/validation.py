@@ -168,6 +168,13 @@ def _check_root_values(cfg: DictConfig) -> None:
     _number("dropout", cfg.dropout, low=0.0, high=1.0, high_open=True)
     _number("lr_factor", cfg.lr_factor, low=0.0, low_open=True, high=1.0, high_open=True)
     _number("min_lr_ratio", cfg.min_lr_ratio, low=0.0, low_open=True, high=1.0)
+    _number(
+        "sparse_max_density",
+        cfg.sparse_max_density,
+        low=0.0,
+        high=1.0,
+        what="(the share of non-zero features up to which they stay sparse)",
+    )
     if cfg.epochs < 1:
         raise ConfigError(f"epochs must be at least 1 (most epochs per task), got {cfg.epochs}.")
     if cfg.patience < 0:

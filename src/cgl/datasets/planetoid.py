@@ -9,7 +9,8 @@ arrays, scipy CSR matrices, lists and dicts; and CoraFull's npz is read without 
 Nodes without a label (Citeseer's 15 isolated test ids) get label -1, so no task uses them.
 Self-loops are dropped: the trainers add their own. The public split of Yang et al. (as DGL's
 train/val/test masks: the first len(y) nodes train, the next 500 validate, the listed test ids
-test; 140/500/1000 on Cora) is published as `split`; nodes outside it get -1.
+test; 140/500/1000 on Cora) is published as `split`; nodes outside it get -1. The bag-of-words
+features stay sparse, as in the files (cgl.datasets.layout).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawArchive, dgl_archive, fetch_archive
+from cgl.datasets.layout import from_scipy
 from cgl.datasets.structure import undirected_graph
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
@@ -105,7 +107,7 @@ def parse_planetoid(folder: Path, prefix: str, name: str) -> ContinualData:
     graph = dgl.graph(
         (torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])), num_nodes=num_nodes
     )
-    graph.ndata["feat"] = torch.from_numpy(row_normalize(feats.tocsr()))
+    graph.ndata["feat"] = from_scipy(row_normalize(feats.tocsr()))  # bag-of-words: sparse
     return ContinualData(
         name=name,
         level="nc",
@@ -145,11 +147,11 @@ def edges_in_dgl_order(adjacency: dict) -> tuple[np.ndarray, np.ndarray]:
     return src, dst
 
 
-def row_normalize(matrix: sp.csr_matrix) -> np.ndarray:
+def row_normalize(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Each row divided by its sum (GCN's preprocessing); empty rows stay zero."""
     sums = np.asarray(matrix.sum(1)).ravel()
     scale = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=np.float64), where=sums > 0)
-    return np.asarray((sp.diags(scale) @ matrix).todense(), dtype=np.float32)
+    return (sp.diags(scale) @ matrix).astype(np.float32)
 
 
 def planetoid_archive(name: str) -> RawArchive:
@@ -166,7 +168,7 @@ def load_planetoid(name: str, data_dir: str) -> ContinualData:
         folder = fetch_archive(data_dir, planetoid_archive(name), name)
         return parse_planetoid(folder, DGL_PREFIX[name], name)
 
-    return cached(data_dir, name, version=3, build=build)
+    return cached(data_dir, name, version=4, build=build)  # v4: DGL's edge order, sparse features
 
 
 def parse_gnn_benchmark_npz(path: Path, name: str) -> ContinualData:
@@ -181,12 +183,12 @@ def parse_gnn_benchmark_npz(path: Path, name: str) -> ContinualData:
             return sp.csr_matrix(parts, shape=tuple(npz[f"{key}_shape"]))
 
         adjacency = csr("adj").tocoo()
-        feats = np.asarray(csr("attr").todense(), dtype=np.float32)
+        feats = from_scipy(csr("attr"))  # bag-of-words: sparse
         labels = npz["labels"].astype(np.int64)
     graph = undirected_graph(
         adjacency.row.astype(np.int64), adjacency.col.astype(np.int64), len(labels)
     )
-    graph.ndata["feat"] = torch.from_numpy(feats)
+    graph.ndata["feat"] = feats
     return ContinualData(
         name=name,
         level="nc",
@@ -204,4 +206,4 @@ def load_corafull(data_dir: str) -> ContinualData:
         folder = fetch_archive(data_dir, archive, "corafull")
         return parse_gnn_benchmark_npz(folder / "cora_full.npz", "corafull")
 
-    return cached(data_dir, "corafull", version=1, build=build)
+    return cached(data_dir, "corafull", version=3, build=build)  # v3: sparse features

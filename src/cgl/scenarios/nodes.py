@@ -47,7 +47,7 @@ class NCScenarioLoader(ScenarioLoader):
         """The graph as the learner may see it at `task`: structure and features, no labels."""
         nodes = self._nodes_until(task)
         graph = dgl.node_subgraph(self._structure, nodes, store_ids=True)
-        graph.ndata["feat"] = self.data.graph.ndata["feat"][nodes]
+        graph.ndata["feat"] = self.data.graph.ndata["feat"].index_select(0, nodes)  # or sparse
         if self.incr_type == "task":
             node_task = self.task_of_item[graph.ndata[dgl.NID]]
             masks = self.task_class_mask()[node_task.clamp(min=0)]

@@ -37,6 +37,26 @@ class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class WeightSnapshot:
+    """A copy of a model's state (the best epoch's weights), taken at creation and retaken on
+    demand into the same buffers: an epoch that improves costs one memory copy, no allocation."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def take(self) -> None:
+        for key, value in self.model.state_dict().items():
+            saved = self.state.get(key)
+            if saved is not None and saved.shape == value.shape:
+                saved.copy_(value)
+            else:  # a model that grew (a new or larger tensor) gets a new buffer
+                self.state[key] = value.detach().clone()
+
+    def restore(self) -> None:
+        self.model.load_state_dict(self.state)
+
+
 class BaseTrainer:
     """Runs `scenario.num_tasks` tasks: train with early stopping, restore the best weights,
     `processAfterTraining`, then predict every task's val/test items for the result matrices.
@@ -154,7 +174,7 @@ class BaseTrainer:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=self.lr_factor, patience=self.patience
         )
-        best_loss, best_state = math.inf, copy.deepcopy(self.model.state_dict())
+        best_loss, best = math.inf, WeightSnapshot(self.model)
         progress = TaskProgress(
             task_id,
             self.num_tasks,
@@ -175,7 +195,8 @@ class BaseTrainer:
             for callback in self.callbacks:
                 callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
             if val_stats["loss"] < best_loss:
-                best_loss, best_state = val_stats["loss"], copy.deepcopy(self.model.state_dict())
+                best_loss = val_stats["loss"]
+                best.take()
             scheduler.step(val_stats["loss"])
             progress.update(
                 epoch,
@@ -188,7 +209,7 @@ class BaseTrainer:
                 break
         progress.close()
         self.timings["epochs"].append(epoch + 1)
-        self.model.load_state_dict(best_state)
+        best.restore()
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
         raise_if_requested()

@@ -106,7 +106,7 @@ class ReceptiveFields:
         nodes = torch.sort(torch.cat([*reached, base.view(-1) + self.sink])).values
         src, dst = (torch.searchsorted(nodes, torch.cat(keys)) for keys in (src, dst))
         graph = dgl.graph(self.with_sink_edges(nodes, src, dst), num_nodes=nodes.numel())
-        graph.ndata["feat"] = self.feat[nodes % self.stride]
+        graph.ndata["feat"] = self.feat.index_select(0, nodes % self.stride)  # or sparse
         return CutCopies(graph, nodes // self.stride, torch.searchsorted(nodes, seeds + base))
 
     def with_sink_edges(

@@ -8,12 +8,13 @@ inference serves every scenario.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import dgl
 import torch
 
 from cgl.errors import ConfigError
+from cgl.models.node import WHOLE_OUT_DEGREE
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
 from cgl.trainers.copies import ItemCopies, ReceptiveFields, message_passing_depth
@@ -35,18 +36,85 @@ def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return loss_fn(logits[visible], labels[visible])
 
 
+class WholeGraph(NamedTuple):
+    """A batch that is the whole graph; `mask` picks the nodes it predicts."""
+
+    graph: dgl.DGLGraph
+    mask: torch.Tensor
+
+
+class FieldBlocks(NamedTuple):
+    """An evaluation batch: the (self-looped) graph, the nodes it predicts, the blocks of
+    their receptive field (cut from the graph, with its out-degrees: GCNEncoder then
+    normalises exactly as on the whole graph), the field's input features and the nodes'
+    labels and task masks."""
+
+    graph: dgl.DGLGraph
+    nodes: torch.Tensor
+    blocks: list[dgl.DGLGraph]
+    feat: torch.Tensor
+    labels: torch.Tensor
+    task_masks: torch.Tensor | None
+
+    def logits(self, model: torch.nn.Module) -> torch.Tensor:
+        return model(self.blocks, self.feat, task_masks=self.task_masks)
+
+
+def receptive_field(
+    graph: dgl.DGLGraph, mask: torch.Tensor, depth: int, max_share: float = 0.5
+) -> FieldBlocks | None:
+    """The `depth` blocks that compute the outputs of the `mask` nodes and nothing else, or
+    None when they would hold more than `max_share` of the rows that the whole graph's layers
+    compute (depth x nodes): evaluation then runs on the whole graph, which costs as much.
+
+    Each block is a node set's in-edges, all of them, so its in-degrees are the graph's; its
+    out-degrees are not, hence WHOLE_OUT_DEGREE."""
+    nodes = torch.nonzero(mask).view(-1)
+    out_degree = graph.out_degrees()
+    budget = max_share * depth * graph.num_nodes()
+    blocks, dst, rows = [], nodes, 0
+    for _ in range(depth):
+        rows += dst.numel()
+        if rows > budget:
+            return None
+        in_edges = dgl.graph(graph.in_edges(dst), num_nodes=graph.num_nodes())
+        block = dgl.to_block(in_edges, dst)
+        dst = block.srcdata[dgl.NID]
+        block.srcdata[WHOLE_OUT_DEGREE] = out_degree[dst]
+        blocks.insert(0, block)
+    task_masks = graph.ndata.get("task_specific_mask")
+    return FieldBlocks(
+        graph,
+        nodes,
+        blocks,
+        graph.ndata["feat"].index_select(0, dst),
+        graph.ndata["label"][nodes],
+        None if task_masks is None else task_masks[nodes],
+    )
+
+
 class NCTrainer(ClassificationEvents, BaseTrainer):
-    """Full-graph node classification: one batch per split, the whole graph in each."""
+    """Full-graph node classification: one training batch, the whole graph. Evaluation
+    computes only the evaluated nodes' receptive field where that is much smaller than the
+    graph (`receptive_field`: the same outputs for fewer rows), else the whole graph."""
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset).to(self.device)
-        return tuple([(graph, graph.ndata[f"{split}_mask"])] for split in ("train", "val", "test"))
+        train = [WholeGraph(graph, graph.ndata["train_mask"])]
+        return train, *(self.eval_batches(graph, graph.ndata[f"{s}_mask"]) for s in ("val", "test"))
+
+    def eval_batches(self, graph: dgl.DGLGraph, mask: torch.Tensor) -> list:
+        """The one batch that predicts the `mask` nodes of the (self-looped) `graph`."""
+        field = receptive_field(graph, mask, message_passing_depth(self.model))
+        return [WholeGraph(graph, mask) if field is None else field]
 
     def train_labels(self, dataset: dgl.DGLGraph) -> torch.Tensor:
         return dataset.ndata["label"][dataset.ndata["train_mask"]]
 
     def _forward(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Masked logits and labels of the batch's items."""
+        if isinstance(batch, FieldBlocks):
+            return batch.logits(model), batch.labels
         graph, mask = batch
         logits = model(graph, graph.ndata["feat"], task_masks=graph.ndata.get("task_specific_mask"))
         return logits[mask], graph.ndata["label"][mask]
@@ -57,10 +125,14 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
         return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
 
     def batch_targets(self, batch) -> torch.Tensor:
+        if isinstance(batch, FieldBlocks):
+            return batch.labels
         graph, mask = batch
         return graph.ndata["label"][mask]
 
     def batch_item_ids(self, batch) -> torch.Tensor:
+        if isinstance(batch, FieldBlocks):
+            return batch.nodes
         return torch.nonzero(batch[1]).view(-1)
 
     def importance_outputs(self, model, batch) -> torch.Tensor:
@@ -89,11 +161,20 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
             yield ItemCopies((cut.graph, mask), cut.owner, chunk.numel())
 
 
+#: the batches NCTrainer's events read (as opposed to sampled minibatches)
+EVALUATION_BATCHES = (WholeGraph, FieldBlocks)
+
+
 class NCMinibatchTrainer(NCTrainer):
     """Node classification on sampled blocks (DGL NeighborSampler), for graphs too big for
-    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer), `eval_fanouts`
-    (None: every neighbour, exact; a list samples evaluation too, for graphs as dense as
-    ogbn-proteins, where a node's full 3-hop neighbourhood is most of the graph)."""
+    full-graph training. kwargs: `batch_size`, `fanouts` (one per GNN layer), `eval_fanouts`.
+
+    Evaluation is exact by default (`eval_fanouts` None): layer-wise inference, as DGL's
+    examples do it offline, each layer computed once for all nodes of the whole graph under
+    no_grad (here without splitting a layer into node batches), where batches of full
+    neighbourhoods would compute a shared neighbour's layers again in every batch, and with
+    every node's own degree, where a block's degrees count only the block's edges. It predicts
+    what NCTrainer predicts. A list of `eval_fanouts` samples evaluation instead."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 512))
@@ -109,12 +190,6 @@ class NCMinibatchTrainer(NCTrainer):
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset)
-        train_sampler = dgl.dataloading.NeighborSampler(self.fanouts)
-        eval_sampler = (
-            dgl.dataloading.MultiLayerFullNeighborSampler(len(self.fanouts))
-            if self.eval_fanouts is None
-            else dgl.dataloading.NeighborSampler(self.eval_fanouts)
-        )
 
         def loader(split: str, sampler, shuffle: bool):
             nodes = torch.nonzero(graph.ndata[f"{split}_mask"]).view(-1)
@@ -130,22 +205,30 @@ class NCMinibatchTrainer(NCTrainer):
                 device=self.device,
             )
 
-        return (
-            loader("train", train_sampler, True),
-            loader("val", eval_sampler, False),
-            loader("test", eval_sampler, False),
-        )
+        train = loader("train", dgl.dataloading.NeighborSampler(self.fanouts), True)
+        if self.eval_fanouts is None:
+            whole = graph.to(self.device)
+            masks = (whole.ndata[f"{split}_mask"] for split in ("val", "test"))
+            return train, *(self.eval_batches(whole, mask) for mask in masks)
+        sampler = dgl.dataloading.NeighborSampler(self.eval_fanouts)
+        return train, loader("val", sampler, False), loader("test", sampler, False)
 
     def _forward(self, model, batch):
+        if isinstance(batch, EVALUATION_BATCHES):
+            return super()._forward(model, batch)
         _, _, blocks = batch
         dst = blocks[-1].dstdata
         logits = model(blocks, blocks[0].srcdata["feat"], task_masks=dst.get("task_specific_mask"))
         return logits, dst["label"]
 
     def batch_targets(self, batch) -> torch.Tensor:
+        if isinstance(batch, EVALUATION_BATCHES):
+            return super().batch_targets(batch)
         return batch[2][-1].dstdata["label"]
 
     def batch_item_ids(self, batch) -> torch.Tensor:
+        if isinstance(batch, EVALUATION_BATCHES):
+            return super().batch_item_ids(batch)
         return batch[1]
 
     def importance_outputs(self, model, batch) -> torch.Tensor:

@@ -24,6 +24,7 @@ from dgl.nn import GraphConv
 from torch import nn
 
 from cgl.errors import ConfigError
+from cgl.models.sparse_input import SparseInputGraphConv, degree_norm
 from cgl.trainers.copies import ItemCopies
 
 OutputsFn = Callable[[nn.Module, Any], torch.Tensor]
@@ -87,12 +88,6 @@ def linear_grads(call: Call, grad: RowGrads) -> dict:
     return grads
 
 
-def degree_norm(degrees: torch.Tensor, norm: str, like: torch.Tensor) -> torch.Tensor:
-    """GraphConv's factor for node degrees: deg^-1/2 under 'both', 1/deg otherwise."""
-    degrees = degrees.to(like).clamp(min=1)
-    return degrees.pow(-0.5) if norm == "both" else 1.0 / degrees
-
-
 def aggregate_rows(conv: GraphConv, arguments: dict, rows: torch.Tensor) -> torch.Tensor:
     """(Â x) at the destination nodes `rows`, normalised as `conv` does it on the whole graph
     (unweighted degrees, optional edge weights). Only the in-edges of `rows` are read, instead
@@ -109,8 +104,10 @@ def aggregate_rows(conv: GraphConv, arguments: dict, rows: torch.Tensor) -> torc
         coef = arguments["edge_weight"][keep].view(-1)
     if conv._norm in ("left", "both"):
         coef = coef * degree_norm(graph.out_degrees(src), conv._norm, feat)
-    out = feat.new_zeros(rows.numel(), feat.shape[1])
-    out.index_add_(0, position[dst], feat[src] * coef.unsqueeze(-1))
+    sources = feat.index_select(0, src)
+    sources = sources.to_dense() if sources.is_sparse else sources  # sparse input features
+    out = torch.zeros(rows.numel(), feat.shape[1], dtype=feat.dtype, device=feat.device)
+    out.index_add_(0, position[dst], sources * coef.unsqueeze(-1))
     if conv._norm in ("right", "both"):
         out = out * degree_norm(graph.in_degrees(rows), conv._norm, feat).unsqueeze(-1)
     return out
@@ -151,6 +148,7 @@ def batch_norm_grads(call: Call, grad: RowGrads) -> dict:
 PARAMETER_RULES = {
     nn.Linear: linear_grads,
     GraphConv: graph_conv_grads,
+    SparseInputGraphConv: graph_conv_grads,
     nn.BatchNorm1d: batch_norm_grads,
 }
 
