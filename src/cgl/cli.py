@@ -43,15 +43,18 @@ def hoist_multirun_flag(argv: list[str]) -> list[str]:
 def run_job(cfg: DictConfig) -> float:
     """The task function's body: run one job and return its validation AP (for sweepers).
 
-    A job refused while setting up (e.g. its dataset is missing offline) removes the
-    directory Hydra made for it; a job stopped by a signal ends the process with 128 + the
-    signal's number, which also stops a sweep.
+    The job first takes its share of the cores (`cgl.launchers`). A job refused while setting
+    up (e.g. its dataset is missing offline) removes the directory Hydra made for it; a job
+    stopped by a signal ends the process with 128 + the signal's number, which also stops a
+    sweep, unless submitit requeues it after a preemption.
     """
     from hydra.core.hydra_config import HydraConfig
 
     from cgl.experiment import run
+    from cgl.launchers import requeue_if_preempted, set_job_threads
     from cgl.preflight import remove_created
 
+    set_job_threads(cfg.threads)
     try:
         result = run(cfg)
     except CglError as err:
@@ -64,6 +67,7 @@ def run_job(cfg: DictConfig) -> float:
             result.payload.get("message") or f"the run is {result.status}",
             exit_status(result.signal),
         )
+        requeue_if_preempted(result.signal)  # under submitit: requeued, and the process ends
         raise SystemExit(exit_status(result.signal))
     val_ap = result.summary.get("val_AP")
     return math.nan if val_ap is None else val_ap
