@@ -191,8 +191,11 @@ def test_the_slurm_launcher_without_slurm_is_refused(tmp_path, monkeypatch):
 
 
 def test_sigterm_to_a_joblib_sweep_stops_every_job_and_the_same_command_resumes(tmp_path):
+    """Three jobs, two workers: the two running jobs record `interrupted` (joblib kills no
+    worker while they write), the third does not start; the same command resumes the two and
+    runs the third."""
     sweep_dir = tmp_path / "sweep"
-    args = [*SLOW, "seed=0,1", "-m", *LAUNCHERS["joblib"][:-1], "logger=none"]
+    args = [*SLOW, "seed=0,1,2", "-m", *LAUNCHERS["joblib"][:-1], "logger=none"]
     proc = start_cli(*args, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     wait_for(lambda: all(first_task_done(sweep_dir / job) for job in ("0", "1")), proc)
     proc.send_signal(signal.SIGTERM)  # the launching process only, as `kill` or `timeout`
@@ -204,11 +207,16 @@ def test_sigterm_to_a_joblib_sweep_stops_every_job_and_the_same_command_resumes(
         "1": "interrupted",
     }
     assert all(r["signal"] == "SIGTERM" for r in stopped.values())
+    assert "stopped before this job started" in (sweep_dir / "2" / "main.log").read_text()
 
     code, _, err = finish(start_cli(*args, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path))
     assert code == 0, err[-3000:]
     resumed = by_job(sweep_dir)
-    assert all(r["status"] == "completed" and r["attempt"] == 2 for r in resumed.values())
+    assert {job: (r["status"], r["attempt"]) for job, r in resumed.items()} == {
+        "0": ("completed", 2),
+        "1": ("completed", 2),
+        "2": ("completed", 1),
+    }
 
 
 def test_a_preempted_submitit_job_records_interrupted_is_requeued_and_resumes(tmp_path):

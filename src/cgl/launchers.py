@@ -16,8 +16,11 @@ The root key `threads` overrides all of this.
 
 Stop signals. Ctrl-C in a terminal reaches every process of the command, jobs included. SIGTERM
 (`kill`, `timeout`, a scheduler) reaches only the process that launched the sweep: while joblib
-or submitit_local jobs run in its child processes, it passes SIGTERM on to them, so that each
-job records `interrupted` and the sweep can be resumed, instead of leaving them running alone.
+or submitit_local jobs run in its child processes, it passes SIGTERM (and a SIGINT that did not
+come from its terminal) on to them, so that each job records `interrupted` and the sweep can be
+resumed, and waits for them. A joblib worker's stopped job returns instead of ending the
+worker, and the worker starts no further job: an error would make joblib kill every worker
+while their jobs still record what they finished.
 
 Preemption. Under submitit, Slurm announces a preemption or the time limit with submitit's
 signal (USR2, `--signal` in the job script). A run treats it like SIGTERM: it stops at the next
@@ -41,7 +44,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from cgl.errors import ConfigError
-from cgl.interrupts import exit_status
+from cgl.interrupts import SIGNALS, exit_status
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +108,24 @@ CHILD_PROCESS_LAUNCHERS = ("JoblibLauncher", "LocalLauncher")
 
 
 @dataclass
-class _PassedOn:
-    """The SIGTERM this process passed on to its jobs, if any."""
+class _Stop:
+    """The stop signal this process received, if any (and the launcher its jobs run under)."""
 
     signum: int | None = None
+    launcher: str = ""
 
 
-_passed = _PassedOn()
+_passed = _Stop()  # the launching process: the signal it received while its jobs ran
 
 
 class LaunchGuard(Callback):
     """Hydra callback for the process that launches a sweep: refuses the Slurm launcher where
     there is no Slurm (one paragraph, not submitit's traceback), and while jobs run in child
-    processes (joblib's workers; submitit's local job controllers, which pass it on to their
-    job) passes SIGTERM on to them."""
+    processes (joblib's workers; submitit's local job controllers, which pass SIGTERM on to
+    their job) takes over SIGTERM and SIGINT (`_pass_on`)."""
 
     def __init__(self) -> None:
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         target = str(config.hydra.launcher._target_)
@@ -136,38 +140,110 @@ class LaunchGuard(Callback):
                 )
             )
         if target.endswith(CHILD_PROCESS_LAUNCHERS):
-            self._previous = signal.signal(signal.SIGTERM, _pass_on)
+            _passed.launcher = target.rpartition(".")[2]
+            self._previous = {signum: signal.signal(signum, _pass_on) for signum in SIGNALS}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _pass_on(signum: int, frame: object) -> None:
+    """Pass the signal on to the jobs' processes, unless it is a Ctrl-C, which the terminal
+    sent them too; the launching process itself keeps waiting for its jobs, which record
+    what they finished, and exits with the signal's status after them (`exit_as_passed_on`).
+    Ending it at once would make joblib kill its workers mid-record. A second Ctrl-C ends it
+    at once."""
     import psutil
 
-    _passed.signum = signum
-    children = psutil.Process().children()
+    again, _passed.signum = _passed.signum is not None, signum
+    if signum == signal.SIGINT and again:
+        raise KeyboardInterrupt
+    children = [] if signum == signal.SIGINT and _from_terminal() else psutil.Process().children()
     log.warning(
-        "%s received: passing it on to the %d processes this sweep started",
+        "%s received: the jobs stop after their current batch (%s)",
         signal.Signals(signum).name,
-        len(children),
+        f"passed on to {len(children)} processes" if children else "the terminal told them",
     )
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.send_signal(signum)
 
 
+def _from_terminal() -> bool:
+    """Whether this process is in its terminal's foreground process group, which a Ctrl-C
+    reaches as a whole (its jobs' processes included)."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:  # no controlling terminal
+        return False
+    try:
+        return os.tcgetpgrp(tty) == os.getpgrp()
+    finally:
+        os.close(tty)
+
+
 @contextlib.contextmanager
 def exit_as_passed_on() -> Iterator[None]:
-    """A sweep whose jobs were stopped by a passed-on SIGTERM exits with 143 (as a job does),
-    not with the launcher's complaint that a job returned nothing."""
+    """A sweep whose jobs were stopped by a signal exits with 128 + its number (as a job
+    does), also when the launcher complains that a job returned nothing."""
     try:
         yield
     except Exception:
         if _passed.signum is None:
             raise
+        if _passed.launcher == "LocalLauncher":
+            _wait_for_submitit_jobs()
         raise SystemExit(exit_status(_passed.signum)) from None
+    if _passed.signum is not None:
+        raise SystemExit(exit_status(_passed.signum))
+
+
+def _wait_for_submitit_jobs() -> None:
+    """submitit_local's launcher gives up at the first job that a signal ended, while others
+    may still be recording what they finished: wait for their controllers, this process's
+    children (a signal sent again stops them at once)."""
+    import psutil
+
+    children = psutil.Process().children()
+    log.warning("waiting for the %d job processes to record their state", len(children))
+    psutil.wait_procs(children)
+
+
+# ---- joblib's workers: one process runs several jobs of the sweep -----------------------------
+_worker_stop = _Stop()  # a joblib worker: the signal that stopped one of its jobs
+
+
+def _in_joblib_worker() -> bool:
+    launcher = _job_launcher()
+    return launcher is not None and str(launcher._target_).endswith("JoblibLauncher")
+
+
+def stop_before_job() -> int | None:
+    """In a joblib worker: the signal that already stopped one of its jobs, if any (the next
+    job then does not start). From here on, a signal between two jobs is kept for the next
+    one: by default it would end the worker, and joblib would abort the sweep and kill the
+    other workers while their jobs record what they finished."""
+    if not _in_joblib_worker():
+        return None
+    for signum in SIGNALS:
+        signal.signal(signum, _keep)
+    return _worker_stop.signum
+
+
+def _keep(signum: int, frame: object) -> None:
+    _worker_stop.signum = signum
+
+
+def end_stopped_job(signum: int) -> None:
+    """After a job stopped by a signal has recorded what it finished, end its process with
+    128 + the signal's number (which also stops the basic launcher's sweep) - except in a
+    joblib worker: there the job returns, the worker starts no further job, and the launching
+    process exits with that status once every job has returned."""
+    if _in_joblib_worker():
+        _worker_stop.signum = signum
+        return
+    raise SystemExit(exit_status(signum))
 
 
 # ---- submitit: preemption and time limit ----------------------------------------------------
