@@ -12,10 +12,13 @@ HEADER = struct.Struct("<IHB")  # per chunk: crc32, length, kind (1 full, 2 firs
 
 
 def records(wandb_file: Path) -> list:
-    """Every protobuf Record in a .wandb file, in order."""
+    """Every protobuf Record in a .wandb file, in order (none while W&B has not written its
+    header yet)."""
     from wandb.proto import wandb_internal_pb2
 
     data = wandb_file.read_bytes()
+    if len(data) < 7:
+        return []
     assert data[:4] == b":W&B", f"{wandb_file} is not a W&B log"
     found, parts, pos = [], [], 7  # after the file's own 7-byte header
     while pos + HEADER.size <= len(data):
