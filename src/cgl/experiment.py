@@ -187,13 +187,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
 
 def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
     """Set up and train; whatever happens after set-up, results.json says what it was."""
-    checkpoint = TaskCheckpoint(
-        out_dir / CHECKPOINT_NAME,
-        identity(config),
-        attempt=plan.checkpoint["attempt"] + 1 if plan.checkpoint else 1,
-        trainer_state=plan.checkpoint["trainer"] if plan.checkpoint else None,
-        seconds_before=plan.checkpoint["seconds"] if plan.checkpoint else 0.0,
-    )
+    checkpoint = TaskCheckpoint.after(plan.checkpoint, out_dir / CHECKPOINT_NAME, identity(config))
     seed_everything(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     scenario = trainer = wandb_logger = payload = None
