@@ -17,6 +17,11 @@ through its events; minibatch: exact, see NCMinibatchTrainer), and each process'
 
     OMP_NUM_THREADS=1 python bench/bench_epoch.py [--graphs cora 1e4 1e5 1e6 1e7]
         [--modes fullbatch minibatch] [--epochs N] [--repeats 3] [--data-dir DIR]
+        [--checkout DIR]
+
+`--checkout DIR` measures another checkout's cgl (its src/ and tests/ helpers) with this bench,
+e.g. the commit before a change, for a before/after table; a checkout without
+src/cgl/allocator.py runs with glibc's malloc defaults, as its command line did.
 
 Synthetic graphs are the NC generator's (avg degree 8, 32 dense features) sized to about the
 given number of edges; `cora` reads Planetoid's files from `--data-dir` (the real loader).
@@ -46,8 +51,8 @@ class EnoughEpochsError(Exception):
     """Stops cgl's trainer once the timed epochs are done (raised from a callback)."""
 
 
-def compose(graph: str, mode: str, data_dir: str):
-    sys.path.insert(0, str(REPO / "tests"))
+def compose(graph: str, mode: str, data_dir: str, checkout: Path):
+    sys.path.insert(0, str(checkout / "tests"))
     from conftest import make_cfg
 
     overrides = ["logger=none", "progress=false", "method=bare", f"trainer={mode}"]
@@ -207,7 +212,7 @@ def child(spec: dict) -> None:
     """One measurement, in this process: print a JSON line of figures."""
     import torch
 
-    cfg = compose(spec["graph"], spec["mode"], spec["data_dir"])
+    cfg = compose(spec["graph"], spec["mode"], spec["data_dir"], Path(spec["checkout"]))
     torch.set_num_threads(spec["threads"])  # after compose: the tests' conftest sets one
     run = run_cgl if spec["impl"] == "cgl" else run_plain
     generation, nodes, edges, marks, eval_ms = run(cfg, spec["epochs"])
@@ -228,8 +233,10 @@ def child(spec: dict) -> None:
 def measure(spec: dict) -> dict:
     """Run one child process; add its peak RSS (GiB) from the kernel's accounting."""
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]), WANDB_MODE="disabled")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    if spec["impl"] == "cgl":  # the malloc settings cgl's command line starts with
+    checkout = Path(spec["checkout"])
+    env["PYTHONPATH"] = os.pathsep.join([str(checkout / "src"), env.get("PYTHONPATH", "")])
+    if spec["impl"] == "cgl" and (checkout / "src/cgl/allocator.py").exists():
+        # the malloc settings cgl's command line starts with
         from cgl.allocator import TUNABLES
 
         env.setdefault("GLIBC_TUNABLES", TUNABLES)
@@ -308,6 +315,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=str(REPO / "data"))
+    parser.add_argument("--checkout", type=Path, default=REPO, help="cgl checkout to measure")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -318,7 +326,7 @@ def main() -> None:
         for mode in args.modes:
             epochs = args.epochs or DEFAULT_EPOCHS.get(graph, 3)
             base = {"graph": graph, "mode": mode, "epochs": epochs, "threads": args.threads}
-            base["data_dir"] = args.data_dir
+            base |= {"data_dir": args.data_dir, "checkout": str(args.checkout.resolve())}
             print(format_row(graph, mode, compare(base, args.repeats)), flush=True)
 
 

@@ -6,10 +6,11 @@
 Each command runs as a user types it (W&B offline, the default logger), with its outputs sent
 to a temporary directory, `--repeats` times, the commands in turn; printed are the medians of
 wall seconds, user and system CPU seconds (the process and the children it waited for, as
-/usr/bin/time counts them) and peak RSS. `--checkout DIR` times another checkout's
-src/main.py with the same interpreter (e.g. the commit before a change, for before/after).
+/usr/bin/time counts them) and peak RSS. `--checkout DIR [DIR ...]` times those checkouts'
+src/main.py with the same interpreter (e.g. the commit before a change, then this one),
+interleaved run by run, with each one's CPU ratio to the first's, taken run by run.
 
-    python bench/bench_sweep.py [--repeats 3] [--threads 1] [--checkout DIR]
+    python bench/bench_sweep.py [--repeats 3] [--threads 1] [--checkout DIR [DIR ...]]
 """
 
 from __future__ import annotations
@@ -62,21 +63,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--checkout", type=Path, default=REPO)
+    parser.add_argument("--checkout", type=Path, nargs="+", default=[REPO])
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in COMMANDS}
+    checkouts = [checkout.resolve() for checkout in args.checkout]
+    runs = {(name, checkout): [] for name in COMMANDS for checkout in checkouts}
     for _ in range(args.repeats):
-        for name, command in COMMANDS.items():  # in turn, so drifts in load hit both
-            runs[name].append(timed(args.checkout.resolve(), command, args.threads))
-    print(f"{args.checkout.resolve()}: medians of {args.repeats}, {args.threads} thread(s)")
-    print(f"{'command':<32} {'wall s':>8} {'user s':>8} {'sys s':>7} {'cpu s':>8} {'peak GiB':>9}")
-    for name, rows in runs.items():
+        for name, command in COMMANDS.items():  # in turn, so drifts in load hit all alike
+            for checkout in checkouts:
+                runs[name, checkout].append(timed(checkout, command, args.threads))
+    print(f"medians of {args.repeats}, {args.threads} thread(s); ratio: cpu s / {checkouts[0]}'s")
+    print(
+        f"{'command':<32} {'checkout':<24} {'wall s':>8} {'user s':>8} {'sys s':>7} "
+        f"{'cpu s':>8} {'ratio':>6} {'peak GiB':>9}"
+    )
+    for (name, checkout), rows in runs.items():
         median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
-        cpu = statistics.median(row["user"] + row["sys"] for row in rows)
+        pairs = zip(rows, runs[name, checkouts[0]], strict=True)
+        ratio = statistics.median(cpu(row) / cpu(first) for row, first in pairs)
         print(
-            f"{name:<32} {median['wall']:8.1f} {median['user']:8.1f} {median['sys']:7.1f} "
-            f"{cpu:8.1f} {median['peak_gib']:9.2f}"
+            f"{name:<32} {str(checkout)[-24:]:<24} {median['wall']:8.1f} {median['user']:8.1f} "
+            f"{median['sys']:7.1f} {statistics.median(map(cpu, rows)):8.1f} {ratio:6.2f} "
+            f"{median['peak_gib']:9.2f}"
         )
+
+
+def cpu(row: dict[str, float]) -> float:
+    return row["user"] + row["sys"]
 
 
 if __name__ == "__main__":

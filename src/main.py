@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cgl.cli import exit_on_user_error, hoist_multirun_flag, run_job
+from cgl.launchers import exit_as_passed_on
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -23,5 +24,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     sys.argv = hoist_multirun_flag(sys.argv)
-    with exit_on_user_error():
+    with exit_on_user_error(), exit_as_passed_on():
         main()

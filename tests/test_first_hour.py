@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import struct
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import REPO, TEST_DATA_ENV, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
+from wandb_offline import records as wandb_log
 
 from cgl.sinks import WandbLogger, run_name
 from cgl.summary import run_summary
@@ -145,7 +145,8 @@ def test_help_gives_every_group_and_root_key_a_line_of_meaning():
     for key in keys:  # the help line is the key's comment in config.yaml, word for word
         comment = re.search(rf"^{key}:.*?#\s*(.+)$", config, re.MULTILINE)
         assert comment, f"conf/config.yaml: root key {key} has no comment saying what it means"
-        assert f"{key:<14}{comment.group(1).strip()}" in lines, key
+        width = max(14, len(key) + 2)  # a key longer than the column: two spaces
+        assert f"{key:<{width}}{comment.group(1).strip()}" in lines, key
     groups = [d.name for d in (REPO / "conf").iterdir() if d.is_dir() and d.name != "hydra"]
     for group in groups:
         assert any(re.match(rf"{group} +\w", line) for line in lines), group
@@ -154,41 +155,13 @@ def test_help_gives_every_group_and_root_key_a_line_of_meaning():
 
 
 # ---- W&B ------------------------------------------------------------------------------------
-def wandb_records(run_dir: Path) -> list:
-    """The records of an offline run's .wandb file (LevelDB log format: 32 KiB blocks of
-    chunks with a 7-byte header - crc, length, type; type 1 a whole record, 2-4 its parts)."""
-    from wandb.proto import wandb_internal_pb2
-
-    (path,) = run_dir.glob("run-*.wandb")
-    data, block = path.read_bytes(), 32768
-    if len(data) < 7:  # not written yet
-        return []
-    assert data[:4] == b":W&B"
-    pos, chunks, records = 7, [], []
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:  # a block's tail too short for a header is padding
-            pos += block - pos % block
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if kind == 0:  # zero padding up to the end of the block
-            pos += block - pos % block
-            continue
-        chunks.append(data[pos + 7 : pos + 7 + length])
-        pos += 7 + length
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(b"".join(chunks))
-            records.append(record)
-            chunks = []
-    return records
-
-
 def offline_run(run_dir: Path, timeout: float = 60.0) -> dict:
     """Name, exit code and history keys of an offline run. W&B's service writes the file after
     `finish()` returns, so wait until it holds the run's exit record."""
     deadline = time.monotonic() + timeout
     while True:
-        records = wandb_records(run_dir)
+        (log_file,) = run_dir.glob("run-*.wandb")
+        records = wandb_log(log_file)
         kinds = [record.WhichOneof("record_type") for record in records]
         if "exit" in kinds or time.monotonic() > deadline:
             break

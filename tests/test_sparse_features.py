@@ -100,9 +100,9 @@ def test_a_dense_dataset_keeps_the_dense_path(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def cora_dir(tmp_path_factory):
+def cora_dir(shared_datasets, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
-    place_planetoid(data_dir, "cora")
+    place_planetoid(shared_datasets, data_dir, "cora")
     return data_dir
 
 

@@ -134,6 +134,20 @@ class TaskCheckpoint:
     seconds_before: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
+    @classmethod
+    def after(cls, saved: dict[str, Any] | None, path: Path, config_json: str) -> TaskCheckpoint:
+        """The checkpoint of the attempt that follows `saved` (a file `save` wrote, as loaded),
+        or of a fresh start when there is none."""
+        if saved is None:
+            return cls(path, config_json)
+        return cls(
+            path,
+            config_json,
+            attempt=saved["attempt"] + 1,
+            trainer_state=saved["trainer"],
+            seconds_before=saved["seconds"],
+        )
+
     def seconds(self) -> float:
         """Wall time of the run so far, over all its attempts."""
         return self.seconds_before + time.perf_counter() - self.started

@@ -43,15 +43,28 @@ def hoist_multirun_flag(argv: list[str]) -> list[str]:
 def run_job(cfg: DictConfig) -> float:
     """The task function's body: run one job and return its validation AP (for sweepers).
 
-    A job refused while setting up (e.g. its dataset is missing offline) removes the
-    directory Hydra made for it; a job stopped by a signal ends the process with 128 + the
-    signal's number, which also stops a sweep.
+    The job first takes its share of the cores (`cgl.launchers`). A job refused while setting
+    up (e.g. its dataset is missing offline) removes the directory Hydra made for it; a job
+    stopped by a signal ends the process with 128 + the signal's number, which also stops a
+    sweep, unless submitit requeues it after a preemption or it ran in a joblib worker
+    (`cgl.launchers.end_stopped_job`).
     """
     from hydra.core.hydra_config import HydraConfig
 
     from cgl.experiment import run
+    from cgl.launchers import (
+        end_stopped_job,
+        requeue_if_preempted,
+        set_job_threads,
+        stop_before_job,
+    )
     from cgl.preflight import remove_created
 
+    set_job_threads(cfg.threads)
+    stopped = stop_before_job()
+    if stopped is not None:
+        log.warning("%s: the sweep was stopped before this job started", signal_name(stopped))
+        return math.nan
     try:
         result = run(cfg)
     except CglError as err:
@@ -64,7 +77,9 @@ def run_job(cfg: DictConfig) -> float:
             result.payload.get("message") or f"the run is {result.status}",
             exit_status(result.signal),
         )
-        raise SystemExit(exit_status(result.signal))
+        requeue_if_preempted(result.signal)  # under submitit: requeued, and the process ends
+        end_stopped_job(result.signal)  # the process ends, except in a joblib worker
+        return math.nan
     val_ap = result.summary.get("val_AP")
     return math.nan if val_ap is None else val_ap
 

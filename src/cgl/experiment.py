@@ -32,6 +32,7 @@ from cgl.checkpoint import TaskCheckpoint
 from cgl.datasets.layout import with_feature_layout
 from cgl.errors import CglError, ConfigError
 from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
+from cgl.launchers import preemption_signals
 from cgl.metrics import summarize
 from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
 from cgl.scenarios.common import INCR_TYPES
@@ -178,7 +179,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
             status,
         )
         return Result(status, out_dir / RESULTS_NAME, plan.results, skipped=True)
-    with stop_on_signals() as stop:
+    with stop_on_signals(preemption_signals()) as stop:
         result = _run(cfg, config, out_dir, group, overrides, plan)
     result.signal = stop.signum
     return result
@@ -186,13 +187,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
 
 def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
     """Set up and train; whatever happens after set-up, results.json says what it was."""
-    checkpoint = TaskCheckpoint(
-        out_dir / CHECKPOINT_NAME,
-        identity(config),
-        attempt=plan.checkpoint["attempt"] + 1 if plan.checkpoint else 1,
-        trainer_state=plan.checkpoint["trainer"] if plan.checkpoint else None,
-        seconds_before=plan.checkpoint["seconds"] if plan.checkpoint else 0.0,
-    )
+    checkpoint = TaskCheckpoint.after(plan.checkpoint, out_dir / CHECKPOINT_NAME, identity(config))
     seed_everything(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     scenario = trainer = wandb_logger = payload = None
@@ -328,6 +323,7 @@ def results_payload(
         "summary": summary,
         "timings": {"total": checkpoint.seconds()} | ({} if trainer is None else trainer.timings),
         "attempt": checkpoint.attempt,
+        "threads": torch.get_num_threads(),
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": {
             "cgl": __version__,

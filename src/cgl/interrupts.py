@@ -65,17 +65,18 @@ def _handle(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[StopFlag]:
-    """Within the block SIGINT/SIGTERM set the yielded flag (read by `raise_if_requested`);
-    the previous handlers come back afterwards. Outside the main thread, where Python cannot
-    install handlers, signals keep their usual effect and the flag stays unset."""
+def stop_on_signals(extra: tuple[int, ...] = ()) -> Iterator[StopFlag]:
+    """Within the block SIGINT/SIGTERM (and the `extra` signals, such as submitit's preemption
+    signal) set the yielded flag (read by `raise_if_requested`); the previous handlers come
+    back afterwards. Outside the main thread, where Python cannot install handlers, signals
+    keep their usual effect and the flag stays unset."""
     global _active
     flag = StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
     outer, _active = _active, flag
-    previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
+    previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS + extra}
     try:
         yield flag
     finally:

@@ -10,8 +10,8 @@ finished work nor mix two experiments in one directory:
 - results.json or checkpoint of another config: refused, nothing is overwritten;
 - nothing of ours: a fresh start. `resume=false` always starts over and discards both files.
 
-"Same config" ignores the keys that change how a run is shown or where its inputs are found,
-not what it computes (IGNORED_KEYS).
+"Same config" ignores the keys that change how a run is shown, where its inputs are found or
+how many threads compute it, not what it computes (IGNORED_KEYS).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 RESULTS_NAME = "results.json"
 CHECKPOINT_NAME = "checkpoint.pt"  # written by the trainer loop through cgl.checkpoint
 FINAL_STATUSES = ("completed", "diverged")
-IGNORED_KEYS = ("progress", "logger", "resume", "data_dir")
+IGNORED_KEYS = ("progress", "logger", "resume", "data_dir", "threads")
 
 
 @dataclass(frozen=True)

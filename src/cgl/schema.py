@@ -115,6 +115,7 @@ class Config:
     sparse_max_density: float = MISSING
     progress: bool = MISSING
     resume: bool = MISSING
+    threads: int | None = MISSING
 
 
 ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)

@@ -179,6 +179,10 @@ def _check_root_values(cfg: DictConfig) -> None:
         raise ConfigError(f"epochs must be at least 1 (most epochs per task), got {cfg.epochs}.")
     if cfg.patience < 0:
         raise ConfigError(f"patience must be >= 0 (epochs without gain), got {cfg.patience}.")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(
+            f"threads must be at least 1 (null: the job's share of the cores), got {cfg.threads}."
+        )
     if cfg.num_tasks is not None and cfg.num_tasks < 1:
         raise ConfigError(
             f"num_tasks must be at least 1 (null: the dataset's default), got {cfg.num_tasks}."

@@ -93,7 +93,12 @@ class BaseTrainer:
         self.callbacks = list(kwargs.pop("callbacks", []))
         self.show_progress = bool(kwargs.pop("progress", True))
         self.kwargs = kwargs
-        self.timings: dict[str, Any] = {"per_task": [], "after_training": [], "epochs": []}
+        self.timings: dict[str, Any] = {
+            "per_task": [],
+            "training": [],
+            "after_training": [],
+            "epochs": [],
+        }
 
     # ---- the loop -------------------------------------------------------------------------
     def run(
@@ -129,6 +134,7 @@ class BaseTrainer:
             optimizer.load_state_dict(initial_optimizer_state)
             self._train_task(task_id, dataset, optimizer, states, max_epochs)
             after = time.perf_counter()
+            self.timings["training"].append(after - start)  # the epochs (training + validation)
             self.processAfterTraining(task_id, dataset, self.model, optimizer, states)
             self.timings["after_training"].append(time.perf_counter() - after)
             rows = self.scenario.next_task(*self._predict_views(states))
