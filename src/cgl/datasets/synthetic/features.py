@@ -9,6 +9,7 @@ item is from (so a model that sees every task at once can learn them all).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import dgl
@@ -128,13 +129,22 @@ def homophilous_graph(
 
 
 def noisy_labels(
-    rng: np.random.Generator, classes: np.ndarray, num_classes: int, share: float
+    rng: np.random.Generator,
+    classes: np.ndarray,
+    num_classes: int,
+    share: float | Mapping[str, float],
+    scenario: str,
 ) -> np.ndarray:
-    """Redraw a share of the labels uniformly over all classes.
+    """Redraw a share of the labels uniformly over all classes; `share` may be given per
+    scenario ({taskil: 0.0, classil: 0.2, ...}).
 
     Items that look alike then carry different labels within every task, whichever classes
     the protocol puts together: the validation loss bottoms out once the model starts to
-    memorise its training labels, so early stopping ends a task after tens of epochs.
+    memorise its training labels, so early stopping ends a task after tens of epochs. Task-IL
+    wants clean labels instead: with a head per task, only the encoder's drift over a long
+    training forgets, and noise ends each task before the encoder has moved.
     """
+    if isinstance(share, Mapping):
+        share = share[scenario]
     redraw = rng.random(classes.shape[0]) < share
     return np.where(redraw, rng.integers(0, num_classes, classes.shape[0]), classes)

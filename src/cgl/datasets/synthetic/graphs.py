@@ -9,6 +9,8 @@ costs a handful of array operations rather than a Python loop per graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dgl
 import numpy as np
 import torch
@@ -33,7 +35,7 @@ def synthetic_graphs(
     avg_degree: float = 3.0,
     size_shift: int = 2,
     density_shift: float = 0.25,
-    label_noise: float = 0.1,
+    label_noise: float | Mapping[str, float] = 0.1,
     **feature_shape: float,
 ) -> ContinualData:
     """`num_graphs` graphs; domain d adds `size_shift * d` nodes and `density_shift * d`
@@ -84,7 +86,7 @@ def synthetic_graphs(
         edge_classes = np.where(is_motif, classes[graph_of_edge], num_classes)
         edge_feats = features(edge_classes, graph_of_edge, num_edge_feats)
     graphs = split_union(u, v, graph_of_edge, sizes, feats, edge_feats)
-    labels = noisy_labels(rng, classes, num_classes, label_noise)
+    labels = noisy_labels(rng, classes, num_classes, label_noise, scenario)
     return ContinualData(
         name="synthetic",
         level="gc",

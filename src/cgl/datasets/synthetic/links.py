@@ -19,12 +19,14 @@ the older endpoint is drawn from the newer one's partner group, otherwise from a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dgl
 import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import FeatureShape, latent_features
+from cgl.datasets.synthetic.features import FeatureShape, latent_features, noisy_labels
 
 
 def synthetic_links(
@@ -42,7 +44,7 @@ def synthetic_links(
     domain_homophily: float = 0.9,
     rule_drift: float = 0.3,
     partner_drift: float = 1.0,
-    label_noise: float = 0.05,
+    label_noise: float | Mapping[str, float] = 0.05,
     **feature_shape: float,
 ) -> ContinualData:
     """Links of `level` ('lc' or 'lp'); `scenario` only matters for lc (timeil: binary label).
@@ -74,8 +76,7 @@ def synthetic_links(
     else:
         label, classes = _pair_classes(rng, num_groups, num_classes)[pair], num_classes
     if level == "lc":
-        noisy = rng.random(label.shape[0]) < label_noise
-        label[noisy] = rng.integers(0, classes, int(noisy.sum()))
+        label = noisy_labels(rng, label, classes, label_noise, scenario)
     return ContinualData(
         name="synthetic",
         level=level,

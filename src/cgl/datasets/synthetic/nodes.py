@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -26,7 +28,7 @@ def synthetic_nodes(
     homophily: float = 0.7,
     domain_homophily: float = 0.9,
     time_homophily: float = 0.7,
-    label_noise: float = 0.1,
+    label_noise: float | Mapping[str, float] = 0.1,
     **feature_shape: float,
 ) -> ContinualData:
     """Nodes drawn with class, domain and time step; features follow all three as
@@ -48,7 +50,7 @@ def synthetic_nodes(
     )
     shape = FeatureShape(**feature_shape).for_scenario(scenario)
     graph.ndata["feat"] = latent_features(rng, classes, domains, times, num_feats, shape)
-    labels = noisy_labels(rng, classes, num_classes, label_noise)
+    labels = noisy_labels(rng, classes, num_classes, label_noise, scenario)
     return ContinualData(
         name="synthetic",
         level="nc",
