@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cgl.datasets.synthetic.features import FeatureShape, latent_features, random_rotation
+from cgl.datasets.synthetic.features import (
+    FeatureShape,
+    latent_features,
+    noisy_labels,
+    random_rotation,
+)
 
 
 @pytest.mark.parametrize("dims", [2, 4, 5])
@@ -32,9 +37,26 @@ def test_rotation_turns_every_vector_by_the_angle(dims, angle):
      ("timeil", False, True)],
 )  # fmt: skip
 def test_each_scenario_gets_only_its_shift(scenario, turned, drifts):
-    shape = FeatureShape(domain_rotation=1.5, drift=0.7).for_scenario(scenario)
+    shape = FeatureShape.for_scenario(scenario, domain_rotation=1.5, drift=0.7)
     assert (shape.domain_rotation == 1.5) is turned
     assert (shape.drift == 0.7) is drifts
+
+
+def test_a_knob_given_per_scenario_takes_that_scenarios_value():
+    per = {"taskil": 0.5, "classil": 0.5, "domainil": 0.5, "timeil": 4.0}
+    assert FeatureShape.for_scenario("timeil", time_shift=per, noise=2.0).time_shift == 4.0
+    assert FeatureShape.for_scenario("taskil", time_shift=per, noise=2.0).time_shift == 0.5
+    classes = np.arange(4000) % 4
+    clean = noisy_labels(
+        np.random.default_rng(0), classes, 4, {"taskil": 0.0, "classil": 0.5}, "taskil"
+    )
+    noisy = noisy_labels(
+        np.random.default_rng(0), classes, 4, {"taskil": 0.0, "classil": 0.5}, "classil"
+    )
+    assert np.array_equal(clean, classes)
+    assert (
+        0.3 < np.mean(noisy != classes) < 0.45
+    )  # half redrawn, a quarter of those to the same class
 
 
 def test_domain_turn_moves_class_means_and_markers_tell_domains_apart():

@@ -30,15 +30,24 @@ class FeatureShape:
     drift: float = 0.5
     time_shift: float = 0.5
 
-    def for_scenario(self, scenario: str) -> FeatureShape:
-        """The shape with only the shift `scenario` studies: domains turn the class layout
-        only under Domain-IL and time only under Time-IL. Turned under every scenario, each
-        Task-IL task would hold four unrelated layouts of its classes and learn little."""
+    @classmethod
+    def for_scenario(cls, scenario: str, **knobs: float | Mapping[str, float]) -> FeatureShape:
+        """The shape `scenario` gets from the config's knobs (each a value, or a value per
+        scenario). Domains turn the class layout only under Domain-IL and Task-IL, and time
+        only under Time-IL: turned by time under every scenario, each Task-IL task would hold
+        four unrelated layouts of its classes and learn little."""
+        shape = cls(**{name: per_scenario(value, scenario) for name, value in knobs.items()})
         return replace(
-            self,
-            domain_rotation=self.domain_rotation if scenario in ("domainil", "taskil") else 0.0,
-            drift=self.drift if scenario == "timeil" else 0.0,
+            shape,
+            domain_rotation=shape.domain_rotation if scenario in ("domainil", "taskil") else 0.0,
+            drift=shape.drift if scenario == "timeil" else 0.0,
         )
+
+
+def per_scenario(value: float | Mapping[str, float], scenario: str) -> float:
+    """A knob's value under `scenario`: the value, or its entry where the config gives one
+    per scenario, e.g. `label_noise: {taskil: 0.0, classil: 0.2, domainil: 0.2, timeil: 0.2}`."""
+    return value[scenario] if isinstance(value, Mapping) else value
 
 
 def latent_features(
@@ -144,7 +153,5 @@ def noisy_labels(
     wants clean labels instead: with a head per task, only the encoder's drift over a long
     training forgets, and noise ends each task before the encoder has moved.
     """
-    if isinstance(share, Mapping):
-        share = share[scenario]
-    redraw = rng.random(classes.shape[0]) < share
+    redraw = rng.random(classes.shape[0]) < per_scenario(share, scenario)
     return np.where(redraw, rng.integers(0, num_classes, classes.shape[0]), classes)

@@ -36,7 +36,7 @@ def synthetic_graphs(
     size_shift: int = 2,
     density_shift: float = 0.25,
     label_noise: float | Mapping[str, float] = 0.1,
-    **feature_shape: float,
+    **feature_shape: float | Mapping[str, float],
 ) -> ContinualData:
     """`num_graphs` graphs; domain d adds `size_shift * d` nodes and `density_shift * d`
     relative degree to the background; `num_edge_feats=0` leaves the edges featureless.
@@ -74,7 +74,7 @@ def synthetic_graphs(
     # Background nodes share one extra "class", so only motif nodes say which class it is.
     node_classes = np.where(in_motif, classes[graph_of_node], num_classes)
 
-    shape = FeatureShape(**feature_shape).for_scenario(scenario)
+    shape = FeatureShape.for_scenario(scenario, **feature_shape)
 
     def features(item_classes: np.ndarray, graph_of: np.ndarray, dims: int) -> torch.Tensor:
         """Features of nodes or edges, shifted by the domain and time of their graph."""

@@ -45,7 +45,7 @@ def synthetic_links(
     rule_drift: float = 0.3,
     partner_drift: float = 1.0,
     label_noise: float | Mapping[str, float] = 0.05,
-    **feature_shape: float,
+    **feature_shape: float | Mapping[str, float],
 ) -> ContinualData:
     """Links of `level` ('lc' or 'lp'); `scenario` only matters for lc (timeil: binary label).
 
@@ -58,7 +58,7 @@ def synthetic_links(
     groups = rng.integers(0, num_groups, size=num_nodes)
     domains = rng.integers(0, num_domains, size=num_nodes)
     arrival = np.sort(rng.integers(0, num_times, size=num_nodes))  # node ids follow arrival
-    shape = FeatureShape(**feature_shape).for_scenario(scenario)
+    shape = FeatureShape.for_scenario(scenario, **feature_shape)
     feats = latent_features(rng, groups, domains, arrival, num_feats, shape)
     partner = _drifting_partners(
         rng, num_groups, num_times, partner_drift if level == "lp" else 0.0

@@ -29,7 +29,7 @@ def synthetic_nodes(
     domain_homophily: float = 0.9,
     time_homophily: float = 0.7,
     label_noise: float | Mapping[str, float] = 0.1,
-    **feature_shape: float,
+    **feature_shape: float | Mapping[str, float],
 ) -> ContinualData:
     """Nodes drawn with class, domain and time step; features follow all three as
     `scenario` and `feature_shape` (the fields of FeatureShape) say, and edges join mostly
@@ -48,7 +48,7 @@ def synthetic_nodes(
         [(classes, homophily), (domains, domain_homophily), (times, time_homophily)],
         avg_degree,
     )
-    shape = FeatureShape(**feature_shape).for_scenario(scenario)
+    shape = FeatureShape.for_scenario(scenario, **feature_shape)
     graph.ndata["feat"] = latent_features(rng, classes, domains, times, num_feats, shape)
     labels = noisy_labels(rng, classes, num_classes, label_noise, scenario)
     return ContinualData(
