@@ -4,11 +4,12 @@ lamb and joint, in every supported level x scenario pair, mean ± std over seeds
     python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
 
 Every run uses the defaults (conf/, dataset=synthetic) with `logger=none`; `--jobs` worker
-processes run one job at a time each, with one torch thread. Jobs run seed by seed, and
-within a seed bare, MAS at lamb=1e4 and joint first, so that a stopped table still compares
-them in every pair. Each finished run is appended to `--out` (JSON lines) at once, so a
-stopped table resumes where it stopped when rerun with the same `--out`; the table is
-printed from that file as Markdown at the end.
+processes run one job at a time each, with one torch thread. Jobs run method by method
+(bare, MAS at lamb=1e4, joint, then the other lambs), every seed and pair of one before the
+next, so that a stopped table still compares them in every pair over every seed. Each
+finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
+it stopped when rerun with the same `--out`; the table is printed from that file as
+Markdown at the end.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ PAIRS = [
 ]  # fmt: skip
 LAMBS = (1, 10, 100, 1000, 10000)
 METHODS = [("bare", None), *(("mas", lamb) for lamb in LAMBS), ("joint", None)]
-#: The order jobs run in, most telling first, so that a stopped table still compares bare,
-#: the strongest MAS and joint in every pair.
+#: The order methods run in, most telling first, so that a stopped table still compares bare,
+#: the strongest MAS, joint and a middle lamb in every pair, over every seed.
 RUN_ORDER = [
     ("bare", None),
     ("mas", 10000),
     ("joint", None),
-    *(("mas", lamb) for lamb in LAMBS[-2::-1]),
+    ("mas", 100),
+    ("mas", 1000),
+    ("mas", 10),
+    ("mas", 1),
 ]
 
 
@@ -112,8 +116,8 @@ def main() -> None:
             done.add((row["pair"], row["method"], row["seed"]))
     jobs = [
         (level, scenario, method, lamb, seed)
-        for seed in args.seeds  # seed by seed, then RUN_ORDER: a stopped table has every pair
-        for method, lamb in RUN_ORDER
+        for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
+        for seed in args.seeds
         for level, scenario in PAIRS
         if (f"{level}/{scenario}", method if lamb is None else f"mas lamb={lamb:g}", seed)
         not in done
