@@ -15,10 +15,11 @@ from cgl.datasets.synthetic import make_synthetic
 from cgl.experiment import run
 
 #: level x scenario -> overrides that shrink the default run; each pair forgets by a shift
-#: MAS can hold back (a domain turn, the label rule drifting over time).
+#: MAS can hold back (a domain turn; link signs flipping over time).
 SHORT = {
     ("nc", "domainil"): ["model.nc.hidden=64", "epochs=40"],
     ("gc", "domainil"): ["dataset.loader.graphs.num_graphs=400", "model.gc.hidden=64", "epochs=30"],
+    ("lc", "timeil"): ["model.lc.hidden=64", "epochs=40"],
 }
 
 
