@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from wandb_offline import records as wandb_log
 
 from cgl.sinks import WandbLogger, run_name
-from cgl.summary import run_summary
+from cgl.summary import matrix_table, run_summary
 from cgl.trainers.progress import TaskProgress, cuts_to_stop
 
 #: Every level's synthetic data made small: a sweep over the four levels takes seconds.
@@ -132,6 +132,21 @@ def test_summary_of_an_unfinished_run_names_the_metric_and_blanks_what_is_no_sco
     before_any_task = payload | {"metric": None, "num_tasks": None, "trainer_class": None}
     before_any_task["matrices"] = {"test": []}
     assert run_summary(before_any_task, tmp_path).startswith("interrupted after 0 of ? tasks")
+
+
+def test_a_long_matrix_is_shown_with_its_middle_rows_and_columns_elided():
+    """20 tasks: the first and last 6 rows, and of the 21 columns (20 tasks and `all`) the
+    first and last 6, with `...` between; each shown cell is its own score."""
+    matrix = np.arange(20 * 21).reshape(20, 21) / 1000
+    lines = matrix_table(matrix, "taskil", 20).splitlines()
+    assert len(lines) == 1 + 6 + 1 + 6
+    shown = [*range(6), None, *range(15, 21)]  # column indices; None: elided
+    names = ["..." if j is None else "all" if j == 20 else f"task {j}" for j in shown]
+    assert lines[0].split() == " ".join(names).split()
+    assert lines[7].split() == ["..."] * 14
+    for line, i in ((lines[1], 0), (lines[6], 5), (lines[8], 14), (lines[-1], 19)):
+        cells = ["..." if j is None else f"{matrix[i, j]:.3f}" for j in shown]
+        assert line.split() == ["after", "task", str(i), *cells]
 
 
 # ---- --help ---------------------------------------------------------------------------------
