@@ -94,3 +94,24 @@ def test_features_need_no_per_node_matrix():
     tracemalloc.stop()
     assert feats.shape == (n, 64)
     assert peak < 8 * n * 64 * 8  # a few float64 n x f arrays, not n x f x f
+
+
+def test_time_homophily_keeps_a_steps_links_among_the_nodes_of_that_step():
+    """Every link joins a node arriving at its step to one that arrived no later; with
+    time_homophily 0.9 about that share (and a few more by chance) arrived at the same step."""
+    from cgl.datasets.synthetic.links import _arriving_links
+
+    draw = np.random.default_rng(0)
+    n = 2000
+    groups, domains = draw.integers(0, 8, n), draw.integers(0, 4, n)
+    arrival = np.sort(draw.integers(0, 4, n))
+    partner = np.tile(np.arange(8), (4, 1))
+    same_step = {}
+    for share in (0.0, 0.9):
+        src, dst, time = _arriving_links(
+            np.random.default_rng(1), groups, domains, arrival, partner, 8000, 0.8, 0.9, share
+        )
+        assert np.array_equal(arrival[src], time) and np.all(arrival[dst] <= time)
+        same_step[share] = np.mean(arrival[dst] == time)
+    assert 0.9 <= same_step[0.9] < 0.97
+    assert same_step[0.0] < 0.6

@@ -15,6 +15,10 @@ the older endpoint is drawn from the newer one's partner group, otherwise from a
 - lp: a link predictor learns which groups link. Each time step moves the partner group of
   a share `partner_drift` of the groups (Time-IL forgets); the per-domain turn of the features
   makes a predictor fitted on one domain wrong on the next (Domain-IL forgets).
+
+Under Time-IL most links join two nodes of the same step (`time_homophily`), whose features
+carry that step's marker: each step's rule then holds among its own nodes, so a learner that
+sees every step (joint) can keep all the rules, while one that fine-tunes step by step forgets.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import FeatureShape, latent_features, noisy_labels
+from cgl.datasets.synthetic.features import (
+    FeatureShape,
+    latent_features,
+    noisy_labels,
+    per_scenario,
+)
 
 
 def synthetic_links(
@@ -42,6 +51,7 @@ def synthetic_links(
     num_feats: int = 32,
     homophily: float = 0.8,
     domain_homophily: float = 0.9,
+    time_homophily: float | Mapping[str, float] = 0.0,
     rule_drift: float = 0.3,
     partner_drift: float = 1.0,
     label_noise: float | Mapping[str, float] = 0.05,
@@ -64,7 +74,15 @@ def synthetic_links(
         rng, num_groups, num_times, partner_drift if level == "lp" else 0.0
     )
     src, dst, time = _arriving_links(
-        rng, groups, domains, arrival, partner, num_edges, homophily, domain_homophily
+        rng,
+        groups,
+        domains,
+        arrival,
+        partner,
+        num_edges,
+        homophily,
+        domain_homophily,
+        per_scenario(time_homophily, scenario),
     )
     graph = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst)), num_nodes=num_nodes)
     graph.ndata["feat"] = feats
@@ -112,10 +130,12 @@ def _arriving_links(
     num_edges: int,
     homophily: float,
     domain_homophily: float,
+    time_homophily: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, dst, time) of distinct links without self-loops: src arrives at `time`, dst no
-    later; dst is in src's domain with probability `domain_homophily` and in its partner group
-    (at `time`) with probability `homophily`, otherwise in a uniformly drawn one."""
+    later; dst is in src's domain with probability `domain_homophily`, in its partner group
+    (at `time`) with probability `homophily` and arrived at `time` too with probability
+    `time_homophily`, each otherwise uniformly drawn."""
     num_times, num_groups = partner.shape
     num_domains = int(domains.max()) + 1
     first = np.searchsorted(arrival, np.arange(num_times), side="left")
@@ -134,7 +154,11 @@ def _arriving_links(
         partner[time, groups[src]],
         rng.integers(0, num_groups, num_edges),
     )
-    # dst: uniform among the nodes of the wanted (domain, group) that arrived by `time`
+    # dst arrived in src's own step with probability time_homophily, else in any step up to it
+    # (no draw at 0, so that the scenarios without it keep the links they always had)
+    same_step = rng.random(num_edges) < time_homophily if time_homophily > 0 else False
+    since = np.where(same_step, first[time], 0)
+    # dst: uniform among the nodes of the wanted (domain, group) that arrived in [since, time]
     dst = rng.integers(0, until[time])  # kept where that bucket is still empty
     pick = rng.random(num_edges)
     for d in range(num_domains):
@@ -142,8 +166,11 @@ def _arriving_links(
             members = np.flatnonzero((domains == d) & (groups == g))
             wanted = np.flatnonzero((want_domain == d) & (want_group == g))
             available = np.searchsorted(members, until[time[wanted]])
+            lowest = np.searchsorted(members, since[wanted])
+            lowest = np.where(lowest < available, lowest, 0)  # none that recent: any earlier
             ok = available > 0
-            dst[wanted[ok]] = members[(pick[wanted[ok]] * available[ok]).astype(np.int64)]
+            span = available[ok] - lowest[ok]
+            dst[wanted[ok]] = members[lowest[ok] + (pick[wanted[ok]] * span).astype(np.int64)]
     keys = np.minimum(src, dst) * arrival.shape[0] + np.maximum(src, dst)
     _, first_seen = np.unique(keys, return_index=True)
     keep = np.sort(first_seen[src[first_seen] != dst[first_seen]])
