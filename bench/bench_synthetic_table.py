@@ -1,0 +1,140 @@
+"""Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS at each
+lamb and joint, in every supported level x scenario pair, mean ± std over seeds.
+
+    python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
+
+Every run uses the defaults (conf/, dataset=synthetic) with `logger=none`; `--jobs` worker
+processes run one job at a time each, with one torch thread. Jobs run method by method
+(bare, MAS at lamb=1e4, joint, then the other lambs), every seed and pair of one before the
+next, so that a stopped table still compares them in every pair over every seed. Each
+finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
+it stopped when rerun with the same `--out`; the table is printed from that file as
+Markdown at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+PAIRS = [
+    ("nc", "taskil"), ("nc", "classil"), ("nc", "domainil"), ("nc", "timeil"),
+    ("lc", "taskil"), ("lc", "classil"), ("lc", "timeil"),
+    ("lp", "domainil"), ("lp", "timeil"),
+    ("gc", "taskil"), ("gc", "classil"), ("gc", "domainil"), ("gc", "timeil"),
+]  # fmt: skip
+LAMBS = (1, 10, 100, 1000, 10000)
+METHODS = [("bare", None), *(("mas", lamb) for lamb in LAMBS), ("joint", None)]
+#: The order methods run in, most telling first, so that a stopped table still compares bare,
+#: the strongest MAS, joint and a middle lamb in every pair, over every seed.
+RUN_ORDER = [
+    ("bare", None),
+    ("mas", 10000),
+    ("joint", None),
+    ("mas", 100),
+    ("mas", 1000),
+    ("mas", 10),
+    ("mas", 1),
+]
+
+
+def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: int) -> dict:
+    """One default run in this worker process: its AP, AF and CPU seconds."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    import cgl  # noqa: F401  registers the typed schema that conf/config.yaml names
+    from cgl.experiment import run
+
+    torch.set_num_threads(1)
+    overrides = [f"level={level}", f"scenario={scenario}", f"method={method}", f"seed={seed}"]
+    overrides += ["logger=none", "progress=false"] + ([f"lamb={lamb}"] if lamb else [])
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    start = time.process_time()
+    with tempfile.TemporaryDirectory() as out:
+        summary = run(cfg, output_dir=Path(out)).summary
+    return {
+        "pair": f"{level}/{scenario}",
+        "method": method if lamb is None else f"mas lamb={lamb:g}",
+        "seed": seed,
+        "AP": summary["AP"],
+        "AF": summary["AF"],
+        "cpu_s": time.process_time() - start,
+    }
+
+
+def _worker_setup() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["WANDB_MODE"] = "disabled"
+    sys.path.insert(0, str(REPO / "src"))
+
+
+def table(rows: pd.DataFrame) -> str:
+    """AP and AF as `mean ± std` per pair (rows) and method (columns), Markdown."""
+    cell = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
+    text = pd.DataFrame(
+        {
+            "AP": cell[("AP", "mean")].map("{:.3f}".format)
+            + " ± "
+            + cell[("AP", "std")].map("{:.3f}".format),
+            "AF": cell[("AF", "mean")].map("{:+.3f}".format)
+            + " ± "
+            + cell[("AF", "std")].map("{:.3f}".format),
+        }
+    )
+    method_order = ["bare", *(f"mas lamb={lamb:g}" for lamb in LAMBS), "joint"]
+    pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
+    wide = (text["AP"] + " / " + text["AF"]).unstack("method")
+    wide = wide.reindex(index=[p for p in pair_order if p in wide.index])
+    wide = wide[[m for m in method_order if m in wide.columns]]
+    # by hand: pandas' to_markdown needs the tabulate package, not a dependency here
+    lines = ["| pair | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
+    lines += [f"| {pair} | " + " | ".join(row.fillna("")) + " |" for pair, row in wide.iterrows()]
+    return "AP / AF (mean ± std over seeds)\n\n" + "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("synthetic_table.jsonl"))
+    args = parser.parse_args()
+    done = set()
+    if args.out.exists():
+        for line in args.out.read_text().splitlines():
+            row = json.loads(line)
+            done.add((row["pair"], row["method"], row["seed"]))
+    jobs = [
+        (level, scenario, method, lamb, seed)
+        for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
+        for seed in args.seeds
+        for level, scenario in PAIRS
+        if (f"{level}/{scenario}", method if lamb is None else f"mas lamb={lamb:g}", seed)
+        not in done
+    ]
+    os.environ["OMP_NUM_THREADS"] = "1"
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, initializer=_worker_setup) as pool:
+        futures = [pool.submit(one_run, *job) for job in jobs]
+        for count, future in enumerate(as_completed(futures), 1):
+            row = future.result()
+            with args.out.open("a") as sink:  # one line per run: a stopped table resumes
+                sink.write(json.dumps(row) + "\n")
+            print(f"[{count}/{len(jobs)}] {row}", file=sys.stderr, flush=True)
+    rows = pd.read_json(args.out, lines=True)
+    print(table(rows))
+    print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s wall")
+
+
+if __name__ == "__main__":
+    main()
