@@ -26,6 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from reports.render import DASH, markdown, mean_std  # noqa: E402
+
 PAIRS = [
     ("nc", "taskil"), ("nc", "classil"), ("nc", "domainil"), ("nc", "timeil"),
     ("lc", "taskil"), ("lc", "classil"), ("lc", "timeil"),
@@ -81,26 +85,16 @@ def _worker_setup() -> None:
 
 def table(rows: pd.DataFrame) -> str:
     """AP and AF as `mean ± std` per pair (rows) and method (columns), Markdown."""
-    cell = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
-    text = pd.DataFrame(
-        {
-            "AP": cell[("AP", "mean")].map("{:.3f}".format)
-            + " ± "
-            + cell[("AP", "std")].map("{:.3f}".format),
-            "AF": cell[("AF", "mean")].map("{:+.3f}".format)
-            + " ± "
-            + cell[("AF", "std")].map("{:.3f}".format),
-        }
-    )
+    stats = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
+    ap, af = (mean_std(stats[key, "mean"], stats[key, "std"], 1, 3) for key in ("AP", "AF"))
     method_order = ["bare", *(f"mas lamb={lamb:g}" for lamb in LAMBS), "joint"]
     pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
-    wide = (text["AP"] + " / " + text["AF"]).unstack("method")
-    wide = wide.reindex(index=[p for p in pair_order if p in wide.index])
-    wide = wide[[m for m in method_order if m in wide.columns]]
-    # by hand: pandas' to_markdown needs the tabulate package, not a dependency here
-    lines = ["| pair | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 1) + "|"]
-    lines += [f"| {pair} | " + " | ".join(row.fillna("")) + " |" for pair, row in wide.iterrows()]
-    return "AP / AF (mean ± std over seeds)\n\n" + "\n".join(lines)
+    wide = (ap + " / " + af).unstack("method")
+    wide = wide.reindex(
+        index=[p for p in pair_order if p in wide.index],
+        columns=[m for m in method_order if m in wide.columns],
+    ).fillna(DASH)
+    return "AP / AF (mean ± std over seeds)\n\n" + markdown(wide.rename_axis("pair").reset_index())
 
 
 def main() -> None:
