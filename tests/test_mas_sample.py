@@ -322,7 +322,7 @@ def test_sample_differs_from_batch_when_item_gradients_disagree_in_sign():
 def test_a_module_without_a_rule_is_refused_before_training():
     trainer = make_trainer(NCClassILMASTrainer, importance="sample")
     trainer.model.encoder.norms[0] = nn.LayerNorm(16)
-    with pytest.raises(ConfigError, match=r"'encoder\.norms\.0' \(LayerNorm\).*importance=batch"):
+    with pytest.raises(ConfigError, match=r"'encoder\.norms\.0' \(LayerNorm\).*batch estimator"):
         trainer.initTrainingStates(trainer.scenario, trainer.model, None)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dgl
 import torch
-import torch.nn.functional as F
 from helpers import make_trainer, path_graph
+from torch.nn import functional
 
 from cgl.algorithms.ewc import NCClassILEWCTrainer, batch_fisher, sample_fisher
 from cgl.algorithms.lwf import distillation
@@ -36,7 +36,7 @@ def per_node_grads(model, dataset):
     out = []
     for node in nodes:
         logits = model(graph, graph.ndata["feat"])[node : node + 1]
-        loss = F.cross_entropy(logits, graph.ndata["label"][node : node + 1])
+        loss = functional.cross_entropy(logits, graph.ndata["label"][node : node + 1])
         out.append(dict(zip(names, torch.autograd.grad(loss, params), strict=True)))
     return out
 
@@ -89,7 +89,7 @@ def test_distillation_value_and_gradient_by_hand():
     q = torch.exp(student / 2) / torch.exp(student / 2).sum(-1, keepdim=True)
     assert torch.allclose(value, -(p * torch.log(q)).sum(-1).mean())
     value.backward()
-    # d/ds of −Σ p log softmax(s/T), averaged over 2 items: (q − p) / (T · 2)
+    # d/ds of -Σ p log softmax(s/T), averaged over 2 items: (q - p) / (T · 2)
     assert torch.allclose(student.grad, (q - p).detach() / (temperature * 2))
 
 
@@ -104,7 +104,7 @@ def test_pseudo_attention_by_hand_on_a_path():
     scaled = x * graph.out_degrees().float().pow(-0.5).unsqueeze(-1)
     h = scaled @ conv.weight
     src, dst = graph.edges()
-    raw = F.leaky_relu((h[src] * torch.tanh(h[dst])).sum(-1), 0.2)
+    raw = functional.leaky_relu((h[src] * torch.tanh(h[dst])).sum(-1), 0.2)
     for v in range(4):
         into = dst == v
         assert torch.allclose(scores[into], torch.softmax(raw[into], 0), atol=1e-6)
@@ -118,7 +118,9 @@ def test_twp_importances_are_squared_gradients_of_loss_and_attention_norm():
     graph = with_self_loops(dataset)
     mask = graph.ndata["train_mask"]
     params = dict(model.named_parameters())
-    loss = F.cross_entropy(model(graph, graph.ndata["feat"])[mask], graph.ndata["label"][mask])
+    loss = functional.cross_entropy(
+        model(graph, graph.ndata["feat"])[mask], graph.ndata["label"][mask]
+    )
     loss_grads = dict(zip(params, torch.autograd.grad(loss, list(params.values())), strict=True))
     conv = model.encoder.convs[0]
     norm = pseudo_attention(conv, graph, graph.ndata["feat"]).norm()

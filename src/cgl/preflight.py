@@ -106,12 +106,11 @@ def sweep_jobs(config: DictConfig) -> list[DictConfig]:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from cgl.sweeper import DistinctJobsSweeper, distinct_jobs
+    from cgl.sweeper import distinct_jobs
+    from hydra_plugins.cgl_sweeper import DistinctJobsSweeper
 
-    grid_sweepers = {
-        f"{cls.__module__}.{cls.__name__}" for cls in (BasicSweeper, DistinctJobsSweeper)
-    }
-    if config.hydra.sweeper._target_ not in grid_sweepers:
+    grid = {f"{cls.__module__}.{cls.__name__}" for cls in (BasicSweeper, DistinctJobsSweeper)}
+    if config.hydra.sweeper._target_ not in grid:
         return []
     loader = GlobalHydra.instance().config_loader()
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]

@@ -3,8 +3,9 @@
 `-m method=bare,mas,ewc lamb=1,10` is six jobs to Hydra, but bare (like joint) has no strength:
 its two jobs would train the same thing twice and count twice in the reports. Here a job of a
 method without a strength drops its `lamb` override, and a job whose overrides then equal an
-earlier job's is left out. Everything else is Hydra's BasicSweeper (subclassed, as Hydra's
-plugin docs suggest for a sweeper that changes the job list only).
+earlier job's is left out. Everything else is Hydra's BasicSweeper: the sweeper itself,
+`hydra_plugins.cgl_sweeper.DistinctJobsSweeper`, subclasses it (Hydra loads plugins only from
+its `hydra_plugins` namespace) and changes the job list only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import DictConfig
 
 #: the root key that sets a method's strength
@@ -44,11 +44,3 @@ def distinct_jobs(
         if kept:
             out.append(kept)
     return out
-
-
-class DistinctJobsSweeper(BasicSweeper):
-    """BasicSweeper whose job list leaves out repeats (module docstring)."""
-
-    def split_arguments(self, overrides: list, max_batch_size: int | None) -> list[list[list[str]]]:
-        batches = BasicSweeper.split_arguments(overrides, max_batch_size)
-        return distinct_jobs(batches, self.hydra_context.config_loader, self.config)

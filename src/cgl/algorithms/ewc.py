@@ -1,7 +1,7 @@
 """EWC: Elastic Weight Consolidation (Kirkpatrick et al., PNAS 2017), once for every level.
 
 After task t: the diagonal Fisher F_t of the task's training items at the trained weights θ*_t.
-While later tasks train: loss = task loss + lamb/2 · Σ_t Σ_i F_t,i (θ_i − θ*_t,i)², one penalty
+While later tasks train: loss = task loss + lamb/2 · Σ_t Σ_i F_t,i (θ_i - θ*_t,i)², one penalty
 per finished task.
 
 The paper's Fisher is the mean over items of the squared per-item gradient of the item's loss

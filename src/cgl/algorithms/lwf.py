@@ -22,17 +22,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.settings import check_bool, check_nonnegative, check_number
 
 
 def distillation(teacher: torch.Tensor, student: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Mean over items of −Σ_c softmax(teacher/T)_c · log softmax(student/T)_c."""
-    target = F.softmax(teacher.detach() / temperature, dim=-1)
-    return -(target * F.log_softmax(student / temperature, dim=-1)).sum(-1).mean()
+    """Mean over items of -Σ_c softmax(teacher/T)_c · log softmax(student/T)_c."""
+    target = functional.softmax(teacher.detach() / temperature, dim=-1)
+    return -(target * functional.log_softmax(student / temperature, dim=-1)).sum(-1).mean()
 
 
 def item_rows(raw: torch.Tensor, batch: Any, num_items: int) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 After task t a method stores θ*_t and one or more importance terms per parameter name (EWC:
 the Fisher; TWP: a loss term and a topology term). While later tasks train, the penalty is
-Σ_t Σ_terms c_term · Σ_i I_t,term,i (θ_i − θ*_t,i)², one penalty per finished task, as both
+Σ_t Σ_terms c_term · Σ_i I_t,term,i (θ_i - θ*_t,i)², one penalty per finished task, as both
 papers (and BeGin) keep them. Parameters that grew since (new classifier rows) count with
 importance 0 in their new entries.
 """
@@ -102,7 +102,7 @@ class AnchoredPenalty:
         )
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
-        """Σ_t (Σ c I_t) · (θ − θ*_t)², or None before the first task or with all c = 0."""
+        """Σ_t (Σ c I_t) · (θ - θ*_t)², or None before the first task or with all c = 0."""
         if not self.tasks or not self.active:
             return None
         named = [(n, p) for n, p in model.named_parameters() if n in self.tasks[0]["anchor"]]

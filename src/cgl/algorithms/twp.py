@@ -4,7 +4,7 @@ After task t, at the trained weights θ*_t and on the task's training items:
 - loss importance I^l_t = (d L / dθ)², the squared gradient of the task loss;
 - topology importance I^t_t = (d ||e|| / dθ)², the squared gradient of the L2 norm of the first
   layer's attention scores e over the graph's edges.
-While later tasks train: loss = L + Σ_t Σ_i (λ_l I^l_t,i + λ_t I^t_t,i)(θ_i − θ*_t,i)²
+While later tasks train: loss = L + Σ_t Σ_i (λ_l I^l_t,i + λ_t I^t_t,i)(θ_i - θ*_t,i)²
 + β ||d L / dθ||₁ (the paper's term for a flat minimum, differentiated through: double backward).
 
 The GCN has no attention, so its scores are the pseudo-attention of BeGin's TWP models: per
@@ -28,9 +28,9 @@ from typing import Any
 
 import dgl
 import torch
-import torch.nn.functional as F
 from dgl.nn import GraphConv
 from torch import nn
+from torch.nn import functional
 
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, parameter_grads
@@ -79,7 +79,7 @@ def pseudo_attention(conv: GraphConv, graph: dgl.DGLGraph, feat: torch.Tensor) -
     # normalised features at both ends, else the raw ones at the destination.
     target = source if conv._in_feats > conv._out_feats else projected
     src, dst = graph.edges()
-    scores = F.leaky_relu((source[src] * torch.tanh(target[dst])).sum(-1), NEGATIVE_SLOPE)
+    scores = functional.leaky_relu((source[src] * torch.tanh(target[dst])).sum(-1), NEGATIVE_SLOPE)
     return dgl.nn.functional.edge_softmax(graph, scores)
 
 

@@ -55,9 +55,10 @@ class LinkTrainer(BaseTrainer):
     def item_copies(
         self, dataset: LinkDataset, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
-        """Each training pair (LP: with its sampled negatives) in its own copy of its two ends' receptive fields in the
-        (self-looped) graph, in chunks of `chunk_size` copies: PairBatches whose pairs point
-        into their copy. Memory grows as chunk_size x a receptive field's size."""
+        """Each training pair (LP: with its sampled negatives) in its own copy of its two
+        ends' receptive fields in the (self-looped) graph, in chunks of `chunk_size` copies:
+        PairBatches whose pairs point into their copy. Memory grows as chunk_size x a
+        receptive field's size."""
         depth = message_passing_depth(self.model)
         for batch in self.training_batches(dataset, training_states):
             batch = self.training_batch(batch)

@@ -145,7 +145,8 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
     ) -> Iterator[ItemCopies]:
         """Each training node in its own copy of its receptive field in the (self-looped)
         graph, with its label, in chunks of `chunk_size` copies: (copies, mask of the items'
-        nodes), as `batch_outputs` and `inference` read. Memory grows as chunk_size x a receptive field's size."""
+        nodes), as `batch_outputs` and `inference` read. Memory grows as chunk_size x a
+        receptive field's size."""
         graph = with_self_loops(dataset).to(self.device)
         fields = ReceptiveFields(graph, message_passing_depth(self.model))
         items = torch.nonzero(graph.ndata["train_mask"]).view(-1)
@@ -153,10 +154,11 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
             cut = fields.copies(chunk.unsqueeze(-1))
             mask = torch.zeros(cut.graph.num_nodes(), dtype=torch.bool, device=self.device)
             mask[cut.seeds.view(-1)] = True  # rows come out in copy order: item b is row b
-            labels = graph.ndata["label"]  # the items' own (visible) labels, for a per-item loss
-            copied_labels = labels.new_full((cut.graph.num_nodes(), *labels.shape[1:]), -1)
-            copied_labels[cut.seeds.view(-1)] = labels[chunk]
-            cut.graph.ndata["label"] = copied_labels
+            if "label" in graph.ndata:  # the items' own (visible) labels, for a per-item loss
+                labels = graph.ndata["label"]
+                copied = labels.new_full((cut.graph.num_nodes(), *labels.shape[1:]), -1)
+                copied[cut.seeds.view(-1)] = labels[chunk]
+                cut.graph.ndata["label"] = copied
             if "task_specific_mask" in graph.ndata:  # Task-IL: the items' own classes count
                 task_masks = graph.ndata["task_specific_mask"]
                 copied = task_masks.new_ones((cut.graph.num_nodes(), task_masks.shape[1]))
