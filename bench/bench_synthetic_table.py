@@ -1,7 +1,8 @@
 """Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS at each
-lamb and joint, in every supported level x scenario pair, mean ± std over seeds.
+lamb and joint, in every supported level x scenario pair, per backbone, mean ± std over seeds.
 
     python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
+        [--models gcn gat gin sage] [--pairs nc/classil gc/domainil ...] [--lambs 1 10000]
 
 Every run uses the defaults (conf/, dataset=synthetic) with `logger=none`; `--jobs` worker
 processes run one job at a time each, with one torch thread. Jobs run method by method
@@ -37,6 +38,7 @@ PAIRS = [
     ("gc", "taskil"), ("gc", "classil"), ("gc", "domainil"), ("gc", "timeil"),
 ]  # fmt: skip
 LAMBS = (1, 10, 100, 1000, 10000)
+MODELS = ["gcn", "gat", "gin", "sage"]
 METHODS = [("bare", None), *(("mas", lamb) for lamb in LAMBS), ("joint", None)]
 #: The order methods run in, most telling first, so that a stopped table still compares bare,
 #: the strongest MAS, joint and a middle lamb in every pair, over every seed.
@@ -51,7 +53,9 @@ RUN_ORDER = [
 ]
 
 
-def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: int) -> dict:
+def one_run(
+    level: str, scenario: str, method: str, lamb: float | None, seed: int, model: str
+) -> dict:
     """One default run in this worker process: its AP, AF and CPU seconds."""
     import torch
     from hydra import compose, initialize_config_dir
@@ -61,6 +65,7 @@ def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: in
 
     torch.set_num_threads(1)
     overrides = [f"level={level}", f"scenario={scenario}", f"method={method}", f"seed={seed}"]
+    overrides.append(f"model={model}")
     overrides += ["logger=none", "progress=false"] + ([f"lamb={lamb}"] if lamb else [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -68,6 +73,7 @@ def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: in
     with tempfile.TemporaryDirectory() as out:
         summary = run(cfg, output_dir=Path(out)).summary
     return {
+        "model": model,
         "pair": f"{level}/{scenario}",
         "method": method if lamb is None else f"mas lamb={lamb:g}",
         "seed": seed,
@@ -84,17 +90,20 @@ def _worker_setup() -> None:
 
 
 def table(rows: pd.DataFrame) -> str:
-    """AP and AF as `mean ± std` per pair (rows) and method (columns), Markdown."""
-    stats = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
+    """AP and AF as `mean ± std` per model and pair (rows) and method (columns), Markdown.
+    Rows written before models were recorded are GCN's."""
+    rows = rows.assign(model=rows.get("model", pd.Series(index=rows.index)).fillna("gcn"))
+    stats = rows.groupby(["model", "pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
     ap, af = (mean_std(stats[key, "mean"], stats[key, "std"], 1, 3) for key in ("AP", "AF"))
     method_order = ["bare", *(f"mas lamb={lamb:g}" for lamb in LAMBS), "joint"]
     pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
     wide = (ap + " / " + af).unstack("method")
-    wide = wide.reindex(
-        index=[p for p in pair_order if p in wide.index],
-        columns=[m for m in method_order if m in wide.columns],
-    ).fillna(DASH)
-    return "AP / AF (mean ± std over seeds)\n\n" + markdown(wide.rename_axis("pair").reset_index())
+    order = sorted(wide.index, key=lambda key: (MODELS.index(key[0]), pair_order.index(key[1])))
+    wide = wide.reindex(index=order, columns=[m for m in method_order if m in wide.columns]).fillna(
+        DASH
+    )
+    shown = wide.rename_axis(["model", "pair"]).reset_index()
+    return "AP / AF (mean ± std over seeds)\n\n" + markdown(shown)
 
 
 def main() -> None:
@@ -102,18 +111,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("synthetic_table.jsonl"))
+    parser.add_argument("--models", nargs="+", default=["gcn"], choices=MODELS)
+    parser.add_argument("--pairs", nargs="+", default=[f"{lvl}/{sc}" for lvl, sc in PAIRS])
+    parser.add_argument("--lambs", type=float, nargs="+", default=list(LAMBS))
     args = parser.parse_args()
     done = set()
     if args.out.exists():
         for line in args.out.read_text().splitlines():
             row = json.loads(line)
-            done.add((row["pair"], row["method"], row["seed"]))
+            done.add((row.get("model", "gcn"), row["pair"], row["method"], row["seed"]))
     jobs = [
-        (level, scenario, method, lamb, seed)
+        (level, scenario, method, lamb, seed, model)
         for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
+        if lamb is None or lamb in args.lambs
         for seed in args.seeds
+        for model in args.models
         for level, scenario in PAIRS
-        if (f"{level}/{scenario}", method if lamb is None else f"mas lamb={lamb:g}", seed)
+        if f"{level}/{scenario}" in args.pairs
+        and (model, f"{level}/{scenario}", method if lamb is None else f"mas lamb={lamb:g}", seed)
         not in done
     ]
     os.environ["OMP_NUM_THREADS"] = "1"

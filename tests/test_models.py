@@ -4,10 +4,12 @@ through the real configs."""
 
 from __future__ import annotations
 
+import sys
+
 import dgl
 import pytest
 import torch
-from conftest import FAST, make_cfg, results_under, run_cli
+from conftest import FAST, REPO, make_cfg, results_under, run_cli
 from helpers import build_trainer, tiny_nodes
 from test_layerwise_eval import batch_logits, whole_graph_logits
 from test_mas_sample import (
@@ -276,3 +278,24 @@ def test_validation_knows_the_sage_aggregators():
     from cgl.validation import SAGE_AGGREGATORS as CHECKED
 
     assert CHECKED == SAGE_AGGREGATORS
+
+
+def test_reports_select_and_show_each_model_apart():
+    """A sweep over models: one row per model (the selection never picks across backbones),
+    labelled with the model."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
+    from reports.aggregate import ROW, select_best
+    from reports.render import row_labels
+
+    block = {"dataset": "d", "level": "nc", "scenario": "classil", "method": "mas"}
+    configs = pd.DataFrame(
+        [
+            block | {"model": m, "config": f"{m}-{lamb}", "val_AP_mean": val, "complete": True}
+            for m, lamb, val in (("gcn", 1, 0.5), ("gcn", 10, 0.6), ("gat", 1, 0.9))
+        ]
+    )
+    best = select_best(configs, ROW)
+    assert sorted(best["config"]) == ["gat-1", "gcn-10"]
+    assert sorted(row_labels(best)["Model"]) == ["GAT", "GCN"]
