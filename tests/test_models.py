@@ -172,11 +172,11 @@ def test_link_and_graph_sample_importance_equals_per_item_loop(level, name):
     got = consolidated(trainer, dataset, seed=7)
     if level == "gc":
         loader = dgl.dataloading.GraphDataLoader(dataset.split("train"), batch_size=1)
-        rows = [trainer.importance_outputs(trainer.model, batch)[0] for batch in loader]
+        rows = [trainer.batch_outputs(trainer.model, batch)[0] for batch in loader]
     else:
-        (batch,) = trainer.importance_batches(dataset, {})
+        (batch,) = trainer.training_batches(dataset, {})
         torch.manual_seed(7)  # LP: the negatives drawn with the items
-        rows = list(trainer.importance_outputs(trainer.model, batch))
+        rows = list(trainer.batch_outputs(trainer.model, batch))
     assert_same(got, reference_importance(trainer.model, rows))
 
 
