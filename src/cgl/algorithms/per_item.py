@@ -185,6 +185,7 @@ def gat_conv_grads(call: Call, grad: RowGrads) -> dict:
         }
         owner = grad.every_owner
         params = {name: getattr(conv, name).detach() + z[owner] for name, z in own.items()}
+        # the rerun's forward hooks record calls too; per_item_grads iterates over its own list
         output = functional_call(conv, params, (), detached)
         per_item = torch.autograd.grad((output * delta).sum(), list(own.values()))
     grads.update({name: g.unsqueeze(1) for name, g in zip(own, per_item, strict=True)})
