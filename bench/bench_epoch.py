@@ -1,12 +1,13 @@
 """Per-epoch cost of cgl's node trainer against a plain hand-written DGL loop on the same graph.
 
-Both train the same model shape (3 GraphConv layers of 256, batch norm, ReLU, a linear head),
-with Adam, on the first Class-IL task of the same dataset, and run one validation forward per
-epoch: cgl's `NCTrainer` / `NCMinibatchTrainer` through its whole event loop (plain
-fine-tuning; a task's first epochs are the same work for every method), against a loop a
-DGL user would write (dense features, `model(g, x)`, `loss.backward()`, `opt.step()`, a
-no-grad evaluation forward; minibatch: DGL's NeighborSampler for training and one full-graph
-forward for evaluation, DGL's exact offline inference).
+Both train the same model shape (3 layers of 256 of the backbone, `--models` gcn gat gin sage:
+GraphConv, GATConv with 4 heads of 64, GINConv with a 2-layer MLP, SAGEConv mean; batch norm,
+ReLU, a linear head), with Adam, on the first Class-IL task of the same dataset, and run one
+validation forward per epoch: cgl's `NCTrainer` / `NCMinibatchTrainer` through its whole
+event loop (plain fine-tuning; a task's first epochs are the same work for every method),
+against a loop a DGL user would write (dense features, `model(g, x)`, `loss.backward()`,
+`opt.step()`, a no-grad evaluation forward; minibatch: DGL's NeighborSampler for training and
+one full-graph forward for evaluation, DGL's exact offline inference).
 
 Every measurement runs in its own process, cgl and plain in turn (A B A B ...), so that drifts
 in machine load hit both; medians over `--repeats`. cgl's process gets the malloc settings its
@@ -16,8 +17,8 @@ CPU (user and system) ms per epoch, the CPU ms of the validation pass inside an 
 through its events; minibatch: exact, see NCMinibatchTrainer), and each process's peak RSS.
 
     OMP_NUM_THREADS=1 python bench/bench_epoch.py [--graphs cora 1e4 1e5 1e6 1e7]
-        [--modes fullbatch minibatch] [--epochs N] [--repeats 3] [--data-dir DIR]
-        [--checkout DIR]
+        [--modes fullbatch minibatch] [--models gcn gat gin sage] [--epochs N] [--repeats 3]
+        [--data-dir DIR] [--checkout DIR]
 
 `--checkout DIR` measures another checkout's cgl (its src/ and tests/ helpers) with this bench,
 e.g. the commit before a change, for a before/after table; a checkout without
@@ -51,11 +52,12 @@ class EnoughEpochsError(Exception):
     """Stops cgl's trainer once the timed epochs are done (raised from a callback)."""
 
 
-def compose(graph: str, mode: str, data_dir: str, checkout: Path):
+def compose(graph: str, mode: str, data_dir: str, checkout: Path, model: str):
     sys.path.insert(0, str(checkout / "tests"))
     from conftest import make_cfg
 
     overrides = ["logger=none", "progress=false", "method=bare", f"trainer={mode}"]
+    overrides.append(f"model={model}")
     if graph == "cora":
         overrides += ["dataset=cora", f"data_dir={data_dir}"]
     else:
@@ -132,27 +134,34 @@ def validation_ms(trainer, dataset) -> float:
     return seconds * 1e3
 
 
-def plain_model(in_feats: int, num_classes: int):
+def plain_model(name: str, in_feats: int, num_classes: int):
     import torch
-    from dgl.nn import GraphConv
+    from dgl.nn import GATConv, GINConv, GraphConv, SAGEConv
     from torch import nn
 
-    class PlainGCN(nn.Module):
+    def layer(n_in: int) -> nn.Module:
+        if name == "gat":
+            return GATConv(n_in, 64, 4, allow_zero_in_degree=True)
+        if name == "gin":
+            mlp = nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, 256))
+            return GINConv(mlp, "sum")
+        if name == "sage":
+            return SAGEConv(n_in, 256, "mean")
+        return GraphConv(n_in, 256, allow_zero_in_degree=True)
+
+    class Plain(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            dims = [in_feats, 256, 256, 256]
-            self.convs = nn.ModuleList(
-                GraphConv(dims[i], dims[i + 1], allow_zero_in_degree=True) for i in range(3)
-            )
+            self.convs = nn.ModuleList(layer(n) for n in (in_feats, 256, 256))
             self.norms = nn.ModuleList(nn.BatchNorm1d(256) for _ in range(3))
             self.head = nn.Linear(256, num_classes)
 
         def forward(self, graphs, h):
             for conv, norm, graph in zip(self.convs, self.norms, graphs, strict=True):
-                h = torch.relu(norm(conv(graph, h)))
+                h = torch.relu(norm(conv(graph, h).flatten(1)))
             return self.head(h)
 
-    return PlainGCN()
+    return Plain()
 
 
 def run_plain(cfg, epochs: int) -> list:
@@ -172,7 +181,7 @@ def run_plain(cfg, epochs: int) -> list:
     x = feat.to_dense() if feat.is_sparse else feat
     y = graph.ndata["label"]
     train, val = graph.ndata["train_mask"], graph.ndata["val_mask"]
-    model = plain_model(x.shape[1], int(data.num_classes))
+    model = plain_model(cfg.model.name, x.shape[1], int(data.num_classes))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     full = [graph] * 3
     loader = None
@@ -212,7 +221,9 @@ def child(spec: dict) -> None:
     """One measurement, in this process: print a JSON line of figures."""
     import torch
 
-    cfg = compose(spec["graph"], spec["mode"], spec["data_dir"], Path(spec["checkout"]))
+    cfg = compose(
+        spec["graph"], spec["mode"], spec["data_dir"], Path(spec["checkout"]), spec["model"]
+    )
     torch.set_num_threads(spec["threads"])  # after compose: the tests' conftest sets one
     run = run_cgl if spec["impl"] == "cgl" else run_plain
     generation, nodes, edges, marks, eval_ms = run(cfg, spec["epochs"])
@@ -277,10 +288,10 @@ def cpu_ms(run: dict) -> float:
     return run["user_ms"] + run["sys_ms"]
 
 
-def format_row(graph: str, mode: str, runs: dict[str, list[dict]]) -> str:
+def format_row(graph: str, mode: str, model: str, runs: dict[str, list[dict]]) -> str:
     failed = [f"{i}: {run['failed']}" for i, rs in runs.items() for run in rs if "failed" in run]
     if failed:
-        return f"{graph:>6} {mode:>9}  failed ({failed[0]})"
+        return f"{graph:>6} {model:>5} {mode:>9}  failed ({failed[0]})"
     cgl, plain = runs["cgl"], runs["plain"]
     pairs = list(zip(cgl, plain, strict=True))
     wall_ratio = statistics.median(a["ms"] / b["ms"] for a, b in pairs)
@@ -290,7 +301,7 @@ def format_row(graph: str, mode: str, runs: dict[str, list[dict]]) -> str:
         return f"{statistics.median(map(cpu_ms, rs)):7.1f} ({median(rs, 'sys_ms'):5.1f})"
 
     return (
-        f"{graph:>6} {cgl[0]['nodes']:>9} {cgl[0]['edges']:>10} {mode:>9} "
+        f"{graph:>6} {model:>5} {cgl[0]['nodes']:>9} {cgl[0]['edges']:>10} {mode:>9} "
         f"{median(cgl, 'generation'):6.1f} | {median(cgl, 'ms'):8.1f} {median(plain, 'ms'):8.1f} "
         f"{wall_ratio:5.2f} | {cpu(cgl)} {cpu(plain)} {cpu_ratio:5.2f} | "
         f"{median(cgl, 'eval_ms'):7.1f} {median(plain, 'eval_ms'):7.1f} | "
@@ -299,9 +310,9 @@ def format_row(graph: str, mode: str, runs: dict[str, list[dict]]) -> str:
 
 
 HEADER = (
-    f"{'':>45}| {'wall ms per epoch':^24}| {'CPU ms per epoch (of it system)':^37}| "
+    f"{'':>51}| {'wall ms per epoch':^24}| {'CPU ms per epoch (of it system)':^37}| "
     f"{'eval CPU ms':^15} | {'peak GiB':^11}\n"
-    f"{'graph':>6} {'nodes':>9} {'edges':>10} {'mode':>9} {'gen s':>6} | "
+    f"{'graph':>6} {'model':>5} {'nodes':>9} {'edges':>10} {'mode':>9} {'gen s':>6} | "
     f"{'cgl':>8} {'plain':>8} {'ratio':>5} | {'cgl':>15} {'plain':>15} {'ratio':>5} | "
     f"{'cgl':>7} {'plain':>7} | {'cgl':>5} {'plain':>5}"
 )
@@ -311,6 +322,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", nargs="+", default=["cora", "1e4", "1e5", "1e6"])
     parser.add_argument("--modes", nargs="+", default=["fullbatch", "minibatch"])
+    parser.add_argument("--models", nargs="+", default=["gcn"], help="backbones (conf/model/)")
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs (default by size)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
@@ -323,11 +335,14 @@ def main() -> None:
         return
     print(HEADER, flush=True)
     for graph in args.graphs:
-        for mode in args.modes:
-            epochs = args.epochs or DEFAULT_EPOCHS.get(graph, 3)
-            base = {"graph": graph, "mode": mode, "epochs": epochs, "threads": args.threads}
-            base |= {"data_dir": args.data_dir, "checkout": str(args.checkout.resolve())}
-            print(format_row(graph, mode, compare(base, args.repeats)), flush=True)
+        for model in args.models:
+            for mode in args.modes:
+                epochs = args.epochs or DEFAULT_EPOCHS.get(graph, 3)
+                base = {"graph": graph, "mode": mode, "epochs": epochs, "threads": args.threads}
+                base |= {"data_dir": args.data_dir, "checkout": str(args.checkout.resolve())}
+                base["model"] = model
+                runs = compare(base, args.repeats)
+                print(format_row(graph, mode, model, runs), flush=True)
 
 
 if __name__ == "__main__":

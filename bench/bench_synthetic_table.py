@@ -1,13 +1,13 @@
 """Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS, EWC, LwF
 and TWP at their BeGin strengths and at a sweep of lamb, and joint, in every supported level x
-scenario pair, mean ± std over seeds.
+scenario pair, per backbone, mean ± std over seeds.
 
     python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
+        [--models gcn gat gin sage] [--pairs nc/classil gc/domainil ...] [--lambs 1 10000]
 
 Every run uses the defaults (conf/, dataset=synthetic) with `logger=none`; `--jobs` worker
 processes run one job at a time each, with one torch thread. Jobs run method by method
-(bare, MAS at lamb=1e4, joint, EWC, LwF and TWP at BeGin's values, then the other lambs),
-every seed and pair of one before the
+(bare, MAS at lamb=1e4, joint, then the other lambs), every seed and pair of one before the
 next, so that a stopped table still compares them in every pair over every seed. Each
 finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
 it stopped when rerun with the same `--out`; the table is printed from that file as
@@ -39,6 +39,7 @@ PAIRS = [
     ("gc", "taskil"), ("gc", "classil"), ("gc", "domainil"), ("gc", "timeil"),
 ]  # fmt: skip
 LAMBS = (1, 10, 100, 1000, 10000)
+MODELS = ["gcn", "gat", "gin", "sage"]
 #: methods with a strength; None: the method's BeGin benchmark value (conf/method/)
 STRONG = ("mas", "ewc", "lwf", "twp")
 #: The order methods run in, most telling first, so that a stopped table still compares bare,
@@ -58,7 +59,9 @@ def label(method: str, lamb: float | None) -> str:
     return method if lamb is None else f"{method} lamb={lamb:g}"
 
 
-def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: int) -> dict:
+def one_run(
+    level: str, scenario: str, method: str, lamb: float | None, seed: int, model: str
+) -> dict:
     """One default run in this worker process: its AP, AF and CPU seconds."""
     import torch
     from hydra import compose, initialize_config_dir
@@ -68,6 +71,7 @@ def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: in
 
     torch.set_num_threads(1)
     overrides = [f"level={level}", f"scenario={scenario}", f"method={method}", f"seed={seed}"]
+    overrides.append(f"model={model}")
     overrides += ["logger=none", "progress=false"] + ([f"lamb={lamb}"] if lamb else [])
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -75,6 +79,7 @@ def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: in
     with tempfile.TemporaryDirectory() as out:
         summary = run(cfg, output_dir=Path(out)).summary
     return {
+        "model": model,
         "pair": f"{level}/{scenario}",
         "method": label(method, lamb),
         "seed": seed,
@@ -91,8 +96,10 @@ def _worker_setup() -> None:
 
 
 def table(rows: pd.DataFrame) -> str:
-    """AP and AF as `mean ± std` per pair (rows) and method (columns), Markdown."""
-    stats = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
+    """AP and AF as `mean ± std` per model and pair (rows) and method (columns), Markdown.
+    Rows written before models were recorded are GCN's."""
+    rows = rows.assign(model=rows.get("model", pd.Series(index=rows.index)).fillna("gcn"))
+    stats = rows.groupby(["model", "pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
     ap, af = (mean_std(stats[key, "mean"], stats[key, "std"], 1, 3) for key in ("AP", "AF"))
     method_order = [
         "bare",
@@ -101,11 +108,12 @@ def table(rows: pd.DataFrame) -> str:
     ]
     pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
     wide = (ap + " / " + af).unstack("method")
-    wide = wide.reindex(
-        index=[p for p in pair_order if p in wide.index],
-        columns=[m for m in method_order if m in wide.columns],
-    ).fillna(DASH)
-    return "AP / AF (mean ± std over seeds)\n\n" + markdown(wide.rename_axis("pair").reset_index())
+    order = sorted(wide.index, key=lambda key: (MODELS.index(key[0]), pair_order.index(key[1])))
+    wide = wide.reindex(index=order, columns=[m for m in method_order if m in wide.columns]).fillna(
+        DASH
+    )
+    shown = wide.rename_axis(["model", "pair"]).reset_index()
+    return "AP / AF (mean ± std over seeds)\n\n" + markdown(shown)
 
 
 def main() -> None:
@@ -113,20 +121,25 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("synthetic_table.jsonl"))
+    parser.add_argument("--models", nargs="+", default=["gcn"], choices=MODELS)
+    parser.add_argument("--pairs", nargs="+", default=[f"{lvl}/{sc}" for lvl, sc in PAIRS])
+    parser.add_argument("--lambs", type=float, nargs="+", default=list(LAMBS))
     parser.add_argument("--methods", nargs="+", help="only these methods (default: all)")
     args = parser.parse_args()
     done = set()
     if args.out.exists():
         for line in args.out.read_text().splitlines():
             row = json.loads(line)
-            done.add((row["pair"], row["method"], row["seed"]))
+            done.add((row.get("model", "gcn"), row["pair"], row["method"], row["seed"]))
     jobs = [
-        (level, scenario, method, lamb, seed)
+        (level, scenario, method, lamb, seed, model)
         for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
-        if args.methods is None or method in args.methods
+        if (lamb is None or lamb in args.lambs) and (args.methods is None or method in args.methods)
         for seed in args.seeds
+        for model in args.models
         for level, scenario in PAIRS
-        if (f"{level}/{scenario}", label(method, lamb), seed) not in done
+        if f"{level}/{scenario}" in args.pairs
+        and (model, f"{level}/{scenario}", label(method, lamb), seed) not in done
     ]
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()

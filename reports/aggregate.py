@@ -14,7 +14,7 @@ import pandas as pd
 
 from .load import SUMMARY, Sweep, format_value
 
-BLOCK = ("dataset", "level", "scenario")  # what a paper compares methods within
+BLOCK = ("dataset", "level", "scenario", "model")  # what a paper compares methods within
 ROW = (*BLOCK, "method")  # one row of the paper table
 
 
@@ -65,8 +65,8 @@ def selected_values(
 
 
 def block_metric(table: pd.DataFrame, configs: pd.DataFrame) -> pd.Series:
-    """Each row's metric, from any configuration of its dataset, level and scenario (one metric
-    per block), so that a row with no completed configuration still has one."""
+    """Each row's metric, from any configuration of its dataset, level, scenario and model (one
+    metric per block), so that a row with no completed configuration still has one."""
     metric_of = configs.dropna(subset=["metric"]).drop_duplicates(list(BLOCK))
     merged = table[list(BLOCK)].merge(metric_of[[*BLOCK, "metric"]], on=list(BLOCK), how="left")
     return pd.Series(merged["metric"].to_numpy(), index=table.index)

@@ -21,23 +21,26 @@ SCENARIOS = {
     "domainil": "Domain-IL",
     "timeil": "Time-IL",
 }
+MODELS = {"gcn": "GCN", "gat": "GAT", "gin": "GIN", "sage": "GraphSAGE"}
 
 
 def row_labels(table: pd.DataFrame) -> pd.DataFrame:
-    """Dataset, Level, Scenario, Method as a paper writes them (NC, Class-IL, ...)."""
+    """Dataset, Level, Scenario, Model, Method as a paper writes them (NC, Class-IL, GAT...)."""
     return pd.DataFrame(
         {
             "Dataset": table["dataset"],
             "Level": table["level"].str.upper(),
             "Scenario": table["scenario"].map(lambda s: SCENARIOS.get(s, s)),
+            "Model": table["model"].map(lambda m: MODELS.get(m, m)),
             "Method": table["method"],
         }
     )
 
 
-def block_title(dataset: str, level: str, scenario: str) -> str:
-    """`synthetic, NC, Class-IL`."""
-    return f"{dataset}, {level.upper()}, {SCENARIOS.get(scenario, scenario)}"
+def block_title(dataset: str, level: str, scenario: str, model: str) -> str:
+    """`synthetic, NC, Class-IL, GCN`."""
+    shown = (dataset, level.upper(), SCENARIOS.get(scenario, scenario), MODELS.get(model, model))
+    return ", ".join(shown)
 
 
 def metric_header(key: str, metric: str) -> str:

@@ -1,8 +1,8 @@
-"""The paper table (SPEC §8): per dataset x level x scenario x method, BeGin's model selection
+"""The paper table (SPEC §8): per dataset x level x scenario x model x method, BeGin's selection
 (best mean validation AP), then test AP, AF, INT and FWT as mean ± std over seeds.
 
 INT needs joint training: each run of a selected configuration is paired with the run of the
-selected joint configuration that has the same dataset, level, scenario and seed.
+selected joint configuration that has the same dataset, level, scenario, model and seed.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ NOTE = (
     "Mean ± std (sample std) over seeds, in % of the metric each header names. "
     "Hyperparameters: the configuration with the best mean validation AP among those whose "
     "runs all completed (BeGin's protocol). INT pairs every run with the joint run of the same "
-    "seed. Bold: the best value per column within a dataset, level and scenario where another "
-    "method shows a worse one; joint, the upper bound, is not bolded."
+    "model and seed. Bold: the best value per column within a dataset, level, scenario and "
+    "model where another method shows a worse one; joint, the upper bound, is not bolded."
 )
 
 
 def intransigence_by_seed(runs: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
     """INT of each completed run of a selected configuration against the selected joint
-    configuration's completed run with the same dataset, level, scenario and seed."""
+    configuration's completed run with the same dataset, level, scenario, model and seed."""
     done = runs[runs["ok"]]
     chosen = done[done["config"].isin(selected["config"])]
     joint_configs = selected.loc[selected["method"] == "joint", "config"]
@@ -57,7 +57,7 @@ def intransigence_by_seed(runs: pd.DataFrame, selected: pd.DataFrame) -> pd.Data
 
 
 def paper_table(sweep: Sweep, configs: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset x level x scenario x method: the selected configuration, the
+    """One row per dataset x level x scenario x model x method: the selected configuration, the
     choice made, its seeds, and mean and std of AP, AF, INT and FWT."""
     selected = select_best(configs, ROW)
     per_seed = intransigence_by_seed(sweep.runs, selected)

@@ -133,3 +133,23 @@ def test_twp_importances_are_squared_gradients_of_loss_and_attention_norm():
     name = "encoder.convs.0.weight"
     expected = (topo + loss_grads[name]).pow(2)
     assert torch.allclose(begin_topo[name], expected, rtol=1e-4, atol=1e-10)
+
+
+def test_twp_on_gat_reads_the_real_attention_coefficients():
+    """On GAT the topology importance is the squared gradient of the norm of the first layer's
+    attention coefficients (GATConv's own, which weight its messages)."""
+    from cgl.models.layers import GATLayers
+    from cgl.models.node import NodeClassifier
+
+    trainer, dataset, states = trained_first_task(NCClassILTWPTrainer)
+    model = NodeClassifier(8, trainer.scenario.num_classes, 8, 2, layer=GATLayers(2))
+    model.observe_labels(trainer.train_labels(dataset))
+    model.eval()
+    trainer.model = model
+    _, topo_imp = twp_importance(trainer, model, dataset, states, begin=False)
+    graph = with_self_loops(dataset)
+    conv = model.encoder.convs[0]
+    _, coefficients = conv(graph, graph.ndata["feat"], get_attention=True)
+    grads = torch.autograd.grad(coefficients.norm(), [conv.fc.weight, conv.attn_l])
+    assert torch.allclose(topo_imp["encoder.convs.0.fc.weight"], grads[0].pow(2), rtol=1e-4)
+    assert torch.allclose(topo_imp["encoder.convs.0.attn_l"], grads[1].pow(2), rtol=1e-4)

@@ -180,7 +180,7 @@ def test_int_pairing_ignores_row_order():
         np.array([[0.9, 0.0, 0.9], [0.8, 0.9, 0.8]]),
         np.array([[1.0, 0.0, 1.0], [0.9, 1.0, 0.9]]),
     ]
-    block = {"dataset": "d", "level": "nc", "scenario": "classil", "ok": True}
+    block = {"dataset": "d", "level": "nc", "scenario": "classil", "model": "gcn", "ok": True}
     runs = pd.DataFrame(
         [block | {"config": "m", "method": "mas", "seed": s, "test_matrix": own[s]} for s in (0, 1)]
         + [

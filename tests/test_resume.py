@@ -109,6 +109,11 @@ IN_PROCESS = {
         *NODES, "trainer=minibatch", "trainer.kwargs.batch_size=64",
         "trainer.kwargs.fanouts=[3,3,3]", "trainer.kwargs.eval_fanouts=[2,2,2]",
     ],
+    "nc-gat": [*NODES, "model=gat", "model.layer.attn_dropout=0.3"],  # attention dropout draws
+    "gc-gin-eps": [  # a learnt eps in the checkpoint
+        "level=gc", "model=gin", "model.layer.learn_eps=true", "model.gc.hidden=16",
+        "dataset.loader.graphs.num_graphs=120",
+    ],
 }  # fmt: skip
 
 

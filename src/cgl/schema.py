@@ -58,9 +58,11 @@ class MethodSchema:
 
 @dataclass
 class ModelSchema:
-    """One `_target_` + kwargs per level, instantiated with the scenario's sizes."""
+    """One `_target_` + kwargs per level, instantiated with the scenario's sizes; `layer`:
+    the backbone's layer factory and its own settings, which the levels interpolate."""
 
     name: str = MISSING
+    layer: Any = None
     nc: Any = None
     lc: Any = None
     lp: Any = None

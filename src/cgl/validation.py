@@ -28,6 +28,8 @@ if typing.TYPE_CHECKING:
 
 #: The modes wandb.init accepts (tests compare this with wandb's own signature).
 WANDB_MODES = ("online", "offline", "disabled", "shared")
+#: SAGEConv aggregators cgl runs (cgl.models.layers.SAGE_AGGREGATORS; compared in the tests).
+SAGE_AGGREGATORS = ("mean", "gcn", "pool")
 SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
 
@@ -61,6 +63,7 @@ def check_values(cfg: DictConfig, runs_here: bool = True) -> None:
     for key in ("hidden", "num_layers"):
         if model is not None and key in model:
             _positive_int(f"model.{cfg.level.name}.{key}", model[key])
+    _check_layer(cfg, model)
     if cfg.trainer.minibatch:
         _check_minibatch(cfg, model)
 
@@ -256,6 +259,32 @@ def _check_method(cfg: DictConfig) -> None:
         )
     if declared.check is not None:
         declared.check(kwargs)
+
+
+def _check_layer(cfg: DictConfig, model: DictConfig | None) -> None:
+    """The backbone's own settings (model.layer: cgl.models.layers)."""
+    layer = cfg.model.get("layer")
+    if layer is None:
+        return
+    if "heads" in layer:
+        _positive_int("model.layer.heads", layer.heads)
+        _number("model.layer.attn_dropout", layer.attn_dropout, low=0.0, high=1.0, high_open=True)
+        hidden = None if model is None else model.get("hidden")
+        if isinstance(hidden, int) and hidden % layer.heads:
+            raise ConfigError(
+                f"model.{cfg.level.name}.hidden={hidden} must be a multiple of "
+                f"model.layer.heads={layer.heads}: GAT's heads of hidden / heads features each "
+                f"are concatenated into the hidden width."
+            )
+    if "aggregator" in layer and layer.aggregator not in SAGE_AGGREGATORS:
+        raise ConfigError(
+            f"model.layer.aggregator={layer.aggregator} is not supported: use one of "
+            f"{', '.join(SAGE_AGGREGATORS)}. (DGL's lstm aggregator reads neighbours in edge "
+            f"order, which depends on the order of neighbours in a block, so evaluation on a "
+            f"receptive field and MAS's per-item copies would not reproduce the whole graph.)"
+        )
+    if "mlp_layers" in layer:
+        _positive_int("model.layer.mlp_layers", layer.mlp_layers)
 
 
 def _check_minibatch(cfg: DictConfig, model: DictConfig | None) -> None:

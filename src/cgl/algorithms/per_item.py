@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import torch
-from dgl.nn import GraphConv
+from dgl.nn import GATConv, GINConv, GraphConv, SAGEConv
 from torch import nn
+from torch.func import functional_call
 
 from cgl.errors import ConfigError
 from cgl.models.sparse_input import SparseInputGraphConv, degree_norm
@@ -53,6 +54,7 @@ class RowGrads(NamedTuple):
     delta: torch.Tensor
     owner: torch.Tensor
     num_items: int
+    every_owner: torch.Tensor | None = None  # the item of every row, zero gradient or not
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Per item, the sum of its rows of `values`: [items, *row shape]."""
@@ -149,12 +151,76 @@ def batch_norm_grads(call: Call, grad: RowGrads) -> dict:
     return grads
 
 
+def layer_arguments(call: Call, kinds: str) -> dict:
+    """The call's arguments by name; refuses what the other backbones' rules do not handle
+    (blocks and (source, destination) pairs never reach them: items are copied as graphs)."""
+    arguments = inspect.signature(call.module.forward).bind(*call.args, **call.kwargs).arguments
+    if arguments["graph"].is_block or isinstance(arguments["feat"], tuple):
+        raise unsupported(call.name, call.module, f"only {kinds} on a graph are handled")
+    return arguments
+
+
+def gat_conv_grads(call: Call, grad: RowGrads) -> dict:
+    """GATConv: h_v = Σ_u s_uv (W x_u) + b, s the softmax over v's in-edges of
+    LeakyReLU(a_l·W x_u + a_r·W x_v). W is its child Linear's (that rule); b is Σ δ_r. The
+    attention vectors reach an item's rows through the softmax, so the layer runs again with
+    a copy of them per item, a + z[item of the node]: the gradient of Σ_r δ_r·h_r with
+    respect to z[i] is item i's (δ_r is item i's own gradient on its rows), one backward
+    pass for all items, and DGL's own forward makes it exact by construction."""
+    conv = call.module
+    arguments = layer_arguments(call, "GATConv layers without residual")
+    if conv.res_fc is not None or conv.activation is not None:
+        raise unsupported(call.name, conv, "a residual or an activation is not handled")
+    grads = {}
+    if conv.bias is not None:
+        grads["bias"] = grad.sum(grad.delta.flatten(1))
+    delta = torch.zeros_like(call.output)
+    delta[grad.rows] = grad.delta
+    detached = {k: v.detach() if torch.is_tensor(v) else v for k, v in arguments.items()}
+    with torch.enable_grad():
+        own = {
+            name: torch.zeros((grad.num_items, *getattr(conv, name).shape[1:]), requires_grad=True)
+            for name in ("attn_l", "attn_r")
+            if getattr(conv, name).requires_grad
+        }
+        owner = grad.every_owner
+        params = {name: getattr(conv, name).detach() + z[owner] for name, z in own.items()}
+        # the rerun's forward hooks record calls too; per_item_grads iterates over its own list
+        output = functional_call(conv, params, (), detached)
+        per_item = torch.autograd.grad((output * delta).sum(), list(own.values()))
+    grads.update({name: g.unsqueeze(1) for name, g in zip(own, per_item, strict=True)})
+    return grads
+
+
+def gin_conv_grads(call: Call, grad: RowGrads) -> dict:
+    """GINConv without apply_func (cgl's GINLayer runs its MLP after it):
+    y_v = (1 + eps) x_v + Σ_u x_u, so a learnt eps gets per item Σ_r δ_r·x_r."""
+    conv = call.module
+    arguments = layer_arguments(call, "GINConv layers")
+    if conv.apply_func is not None or conv.activation is not None:
+        raise unsupported(call.name, conv, "an apply_func or activation inside it is not handled")
+    x = arguments["feat"]
+    return {"eps": grad.sum((grad.delta * x[grad.rows]).sum(-1, keepdim=True))}
+
+
+def sage_conv_grads(call: Call, grad: RowGrads) -> dict:
+    """SAGEConv: its Linear children (fc_self, fc_neigh, fc_pool) have that rule, their rows
+    being nodes; the layer itself owns only the 'gcn' aggregator's bias: Σ δ_r."""
+    conv = call.module
+    if conv.norm is not None or conv.activation is not None or conv._aggre_type == "lstm":
+        raise unsupported(call.name, conv, "a norm, an activation or lstm is not handled")
+    return {} if getattr(conv, "bias", None) is None else {"bias": grad.sum(grad.delta)}
+
+
 #: module type -> per-item gradients of its own parameters from one forward call
 PARAMETER_RULES = {
     nn.Linear: linear_grads,
     GraphConv: graph_conv_grads,
     SparseInputGraphConv: graph_conv_grads,
     nn.BatchNorm1d: batch_norm_grads,
+    GATConv: gat_conv_grads,
+    GINConv: gin_conv_grads,
+    SAGEConv: sage_conv_grads,
 }
 
 
@@ -209,8 +275,8 @@ def per_item_grads(calls: list[Call], objective: torch.Tensor, copies: ItemCopie
 def add_call_grads(grads: dict, call: Call, delta: torch.Tensor, copies: ItemCopies) -> None:
     """Add one forward call's per-item gradients to `grads` (a parameter used twice gets both)."""
     rows = torch.nonzero(delta.ne(0).flatten(1).any(-1)).view(-1)
-    owner = row_owner(delta.shape[0], copies, call.name)[rows]
-    row_grads = RowGrads(rows, delta[rows], owner, copies.num_items)
+    every_owner = row_owner(delta.shape[0], copies, call.name)
+    row_grads = RowGrads(rows, delta[rows], every_owner[rows], copies.num_items, every_owner)
     for local, grad in PARAMETER_RULES[type(call.module)](call, row_grads).items():
         name = f"{call.name}.{local}" if call.name else local
         grads[name] = grad + grads[name] if name in grads else grad

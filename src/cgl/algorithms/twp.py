@@ -7,10 +7,13 @@ After task t, at the trained weights θ*_t and on the task's training items:
 While later tasks train: loss = L + Σ_t Σ_i (λ_l I^l_t,i + λ_t I^t_t,i)(θ_i - θ*_t,i)²
 + β ||d L / dθ||₁ (the paper's term for a flat minimum, differentiated through: double backward).
 
-The GCN has no attention, so its scores are the pseudo-attention of BeGin's TWP models: per
-edge u -> v of the first layer, leaky_relu(Σ_k (x_u W)_k tanh(x_v W)_k), softmax-normalised
-over v's in-edges, with x scaled by GraphConv's source normalisation where GraphConv multiplies
-by W before aggregating. They are scores only: message passing stays GCN's.
+On GAT (`model=gat`) e is the first layer's real attention: its coefficients, which weight the
+messages (the paper's form). The other backbones have no attention, so their scores are the
+pseudo-attention of BeGin's TWP models: per edge u -> v of the first layer,
+leaky_relu(Σ_k (x_u W)_k tanh(x_v W)_k), softmax-normalised over v's in-edges, with W the
+layer's projection (GraphConv's weight, with x scaled by its source normalisation where it
+multiplies by W before aggregating; SAGE's neighbour weight; GIN's first MLP layer). They are
+scores only: message passing stays the backbone's.
 
 BeGin 0.4 (and CGLB, following TWP's official code) differs in three places, reproduced by
 `begin_step=true` (on in BeGin's presets): the topology gradient is taken without clearing the
@@ -28,25 +31,30 @@ from typing import Any
 
 import dgl
 import torch
-from dgl.nn import GraphConv
+from dgl.nn import GATConv, GraphConv, SAGEConv
 from torch import nn
 from torch.nn import functional
 
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, parameter_grads
 from cgl.algorithms.settings import check_bool, check_nonnegative, check_number
+from cgl.models.layers import GINLayer
 from cgl.models.sparse_input import SparseProduct, degree_norm, sparse_rows
 
 #: LeakyReLU slope of the pseudo-attention (GAT's and BeGin's TWP models')
 NEGATIVE_SLOPE = 0.2
 
 
-def first_graph_conv(model: nn.Module) -> GraphConv:
+#: the first-layer modules TWP reads its scores from (GIN: the aggregation and its MLP)
+SCORED_LAYERS = (GraphConv, GATConv, SAGEConv, GINLayer)
+
+
+def first_layer(model: nn.Module) -> nn.Module:
     """The model's first message-passing layer, whose scores TWP reads."""
     for module in model.modules():
-        if isinstance(module, GraphConv):
+        if isinstance(module, SCORED_LAYERS):
             return module
-    raise ValueError(f"{type(model).__name__} has no GraphConv layer for TWP's attention")
+    raise ValueError(f"{type(model).__name__} has no message-passing layer for TWP's scores")
 
 
 @contextlib.contextmanager
@@ -78,15 +86,34 @@ def pseudo_attention(conv: GraphConv, graph: dgl.DGLGraph, feat: torch.Tensor) -
     # GraphConv multiplies by W first when it narrows the features; the scores then read the
     # normalised features at both ends, else the raw ones at the destination.
     target = source if conv._in_feats > conv._out_feats else projected
+    return edge_scores(graph, source, target)
+
+
+def edge_scores(graph: dgl.DGLGraph, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """leaky_relu(Σ_k source_u,k tanh(target_v,k)) per edge u -> v, softmax over v's in-edges."""
     src, dst = graph.edges()
     scores = functional.leaky_relu((source[src] * torch.tanh(target[dst])).sum(-1), NEGATIVE_SLOPE)
     return dgl.nn.functional.edge_softmax(graph, scores)
 
 
+def layer_scores(layer: nn.Module, graph: dgl.DGLGraph, feat: torch.Tensor) -> torch.Tensor:
+    """The first layer's edge scores: GAT's attention coefficients, else pseudo-attention."""
+    if isinstance(layer, GATConv):
+        return layer(graph, feat, get_attention=True)[1]
+    if isinstance(layer, GraphConv):
+        return pseudo_attention(layer, graph, feat)
+    if isinstance(layer, SAGEConv):
+        projected = feat @ layer.fc_neigh.weight.t()
+    else:  # GINLayer: its MLP's first linear map
+        linear = next(m for m in layer.mlp.modules() if isinstance(m, nn.Linear))
+        projected = feat @ linear.weight.t()
+    return edge_scores(graph, projected, projected)
+
+
 def attention_scores(model: nn.Module, captured: list[tuple]) -> torch.Tensor:
-    """The first layer's scores on the input it saw in the last forward pass."""
+    """The first layer's scores on the input it saw in the (first) forward pass."""
     graph, feat = captured[0]
-    return pseudo_attention(first_graph_conv(model), graph, feat)
+    return layer_scores(first_layer(model), graph, feat)
 
 
 def twp_importance(trainer: Any, model: nn.Module, dataset: Any, states: dict, begin: bool):
@@ -94,9 +121,9 @@ def twp_importance(trainer: Any, model: nn.Module, dataset: Any, states: dict, b
     loss_total: NamedTensors = {}
     topo_total: NamedTensors = {}
     count = 0
-    conv = first_graph_conv(model)
+    layer = first_layer(model)
     for batch in trainer.training_batches(dataset, states):
-        with layer_inputs(conv) as captured:
+        with layer_inputs(layer) as captured:
             results = trainer.inference(model, trainer.training_batch(batch), states)
         items = int(results["preds"].shape[0])
         loss_grads = parameter_grads(model, results["loss"], retain_graph=True)
@@ -123,7 +150,7 @@ class TWPMixin:
 
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
         states = super().initTrainingStates(scenario, model, optimizer)
-        first_graph_conv(model)  # refuses a model without message passing before training
+        first_layer(model)  # refuses a model without message passing before training
         states["twp"] = AnchoredPenalty(
             {
                 "loss": float(self.kwargs.get("lambda_l", 1e4)),

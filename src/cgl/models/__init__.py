@@ -1,15 +1,28 @@
-"""Models: GCN-family networks for node, link and graph level, sharing one class head."""
+"""Models for node, link and graph level, of any backbone (cgl.models.layers), sharing one
+class head; the GCN* classes are the GCN ones BeGin builds."""
 
+from cgl.models.graph import GCNGraph, GraphClassifier
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
-from cgl.models.link import GCNLinkClassifier, GCNLinkPredictor, GCNPairEncoder
-from cgl.models.node import GCNEncoder, GCNNode
+from cgl.models.link import (
+    GCNLinkClassifier,
+    GCNLinkPredictor,
+    LinkClassifier,
+    LinkPredictor,
+    PairEncoder,
+)
+from cgl.models.node import GCNNode, GNNEncoder, NodeClassifier
 
 __all__ = [
-    "GCNEncoder",
+    "GCNGraph",
     "GCNLinkClassifier",
     "GCNLinkPredictor",
     "GCNNode",
-    "GCNPairEncoder",
+    "GNNEncoder",
+    "GraphClassifier",
+    "LinkClassifier",
+    "LinkPredictor",
+    "NodeClassifier",
     "ObservedClassHead",
     "ObservedClassifier",
+    "PairEncoder",
 ]

@@ -1,9 +1,10 @@
-"""GCN for link-level problems: node embeddings, then a scorer over each node pair.
+"""Link-level models: node embeddings (any backbone), then a scorer over each node pair.
 
 The pair representation is the elementwise product of the two node embeddings passed through
 an MLP layer; the product is symmetric, so a link and its reverse get the same prediction.
 LC ends in the class head shared with the node level (observed classes, Task-IL masks);
-LP ends in one score per pair (a logit: link or not).
+LP ends in one score per pair (a logit: link or not). The GCN classes are the same models
+with GraphConv layers, named as BeGin names its GCNLink.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import torch
 from torch import nn
 
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
-from cgl.models.node import GCNEncoder
+from cgl.models.layers import GCN_LAYERS, GCNLayers, LayerFactory
+from cgl.models.node import GNNEncoder
 
 
-class GCNPairEncoder(nn.Module):
-    """GCN node encoder, then MLP(h_src * h_dst) per pair."""
+class PairEncoder(nn.Module):
+    """Node encoder, then MLP(h_src * h_dst) per pair."""
 
     def __init__(
         self,
@@ -26,10 +28,10 @@ class GCNPairEncoder(nn.Module):
         num_layers: int,
         dropout: float,
         batch_norm: bool,
-        conv_bias: bool = True,
+        layer: LayerFactory = GCN_LAYERS,
     ) -> None:
         super().__init__()
-        self.encoder = GCNEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
+        self.encoder = GNNEncoder(in_feats, hidden, num_layers, dropout, batch_norm, layer)
         self.pair = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = hidden
 
@@ -38,8 +40,49 @@ class GCNPairEncoder(nn.Module):
         return self.pair(h[pairs[:, 0]] * h[pairs[:, 1]])
 
 
-class GCNLinkClassifier(ObservedClassifier):
+class LinkClassifier(ObservedClassifier):
     """Link classifier: class logits per pair; `observe_labels` and task masks as for nodes."""
+
+    def __init__(
+        self,
+        in_feats: int,
+        num_classes: int,
+        hidden: int = 256,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        layer: LayerFactory = GCN_LAYERS,
+    ) -> None:
+        super().__init__()
+        self.pairs = PairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, layer)
+        self.head = ObservedClassHead(hidden, num_classes)
+
+    def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return self.pairs(graph, feat, pairs)
+
+
+class LinkPredictor(nn.Module):
+    """Link predictor: one score (logit of 'is a link') per pair."""
+
+    def __init__(
+        self,
+        in_feats: int,
+        hidden: int = 256,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        layer: LayerFactory = GCN_LAYERS,
+    ) -> None:
+        super().__init__()
+        self.pairs = PairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, layer)
+        self.score = nn.Linear(hidden, 1)
+
+    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        return self.score(self.pairs(graph, feat, pairs)).view(-1)
+
+
+class GCNLinkClassifier(LinkClassifier):
+    """LinkClassifier of GraphConv layers (`conv_bias=False`: BeGin's GCNLink)."""
 
     def __init__(
         self,
@@ -51,16 +94,13 @@ class GCNLinkClassifier(ObservedClassifier):
         batch_norm: bool = True,
         conv_bias: bool = True,
     ) -> None:
-        super().__init__()
-        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
-        self.head = ObservedClassHead(hidden, num_classes)
-
-    def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.pairs(graph, feat, pairs)
+        super().__init__(
+            in_feats, num_classes, hidden, num_layers, dropout, batch_norm, GCNLayers(conv_bias)
+        )
 
 
-class GCNLinkPredictor(nn.Module):
-    """Link predictor: one score (logit of 'is a link') per pair."""
+class GCNLinkPredictor(LinkPredictor):
+    """LinkPredictor of GraphConv layers (`conv_bias=False`: BeGin's)."""
 
     def __init__(
         self,
@@ -71,9 +111,4 @@ class GCNLinkPredictor(nn.Module):
         batch_norm: bool = True,
         conv_bias: bool = True,
     ) -> None:
-        super().__init__()
-        self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
-        self.score = nn.Linear(hidden, 1)
-
-    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.score(self.pairs(graph, feat, pairs)).view(-1)
+        super().__init__(in_feats, hidden, num_layers, dropout, batch_norm, GCNLayers(conv_bias))

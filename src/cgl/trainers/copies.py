@@ -5,13 +5,14 @@ One backward pass over the chunk then gives, at every use of a parameter, row gr
 each belong to exactly one item (see cgl.algorithms.per_item).
 
 A node or pair item's copy is its receptive field, not the whole graph: the nodes within
-`depth` hops upstream of the item (its seeds), where `depth` is the number of GraphConv layers.
-The cut is exact for GraphConv (any normalisation) because
+`depth` hops upstream of the item (its seeds), where `depth` is the number of message-passing
+layers. The cut is exact for GraphConv (any normalisation), GATConv (softmax over a node's
+in-edges), SAGEConv (mean, or pool, over in-neighbours) and GINConv (sum) because
 - every node closer than `depth` keeps all its in-edges (self-loop included), so its in-degree
   and its aggregate at every layer that can still reach the item are the full graph's;
 - nodes at distance `depth` lose their in-edges (their aggregates are wrong), but only their
-  input features reach the item (with no in-edge, they need GraphConv's allow_zero_in_degree,
-  which GCNEncoder sets);
+  input features reach the item (with no in-edge, they need allow_zero_in_degree, which
+  cgl.models.layers sets);
 - every node keeps its full out-degree, which GraphConv's 'both' and 'left' normalisations
   read at the source: the out-edges that leave the cut go to one extra zero-feature "sink"
   node per copy (parallel edges), whose output reaches nothing.
@@ -24,8 +25,9 @@ from typing import Any, NamedTuple
 
 import dgl
 import torch
-from dgl.nn import GraphConv
 from torch import nn
+
+from cgl.models.layers import MESSAGE_PASSING
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class CutCopies(NamedTuple):
 
 
 def message_passing_depth(model: nn.Module) -> int:
-    """How many hops an output can see: the model's GraphConv layers (an upper bound when some
-    run side by side). The models here pass messages through GraphConv only."""
-    return sum(isinstance(module, GraphConv) for module in model.modules())
+    """How many hops an output can see: the model's message-passing layers (an upper bound
+    when some run side by side)."""
+    return sum(isinstance(module, MESSAGE_PASSING) for module in model.modules())
 
 
 def exclusive_cumsum(counts: torch.Tensor) -> torch.Tensor:

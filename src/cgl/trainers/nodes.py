@@ -45,7 +45,7 @@ class WholeGraph(NamedTuple):
 
 class FieldBlocks(NamedTuple):
     """An evaluation batch: the (self-looped) graph, the nodes it predicts, the blocks of
-    their receptive field (cut from the graph, with its out-degrees: GCNEncoder then
+    their receptive field (cut from the graph, with its out-degrees: GNNEncoder then
     normalises exactly as on the whole graph), the field's input features and the nodes'
     labels and task masks."""
 
