@@ -4,6 +4,9 @@ The pair representation is the elementwise product of the two node embeddings pa
 an MLP layer; the product is symmetric, so a link and its reverse get the same prediction.
 LC ends in the class head shared with the node level (observed classes, Task-IL masks);
 LP ends in one score per pair (a logit: link or not).
+
+The pairs come as one [pairs, 2] tensor or, as BeGin's trainers pass them, as `srcs, dsts`:
+`model(graph, feat, srcs, dsts)`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from torch import nn
 
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.node import GCNEncoder
+
+
+def as_pairs(pairs: torch.Tensor, dsts: torch.Tensor | None) -> torch.Tensor:
+    """[pairs, 2] from cgl's one tensor or BeGin's (srcs, dsts)."""
+    return pairs if dsts is None else torch.stack([pairs, dsts], dim=-1)
 
 
 class GCNPairEncoder(nn.Module):
@@ -33,7 +41,14 @@ class GCNPairEncoder(nn.Module):
         self.pair = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = hidden
 
-    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        pairs = as_pairs(pairs, dsts)
         h = self.encoder(graph, feat)
         return self.pair(h[pairs[:, 0]] * h[pairs[:, 1]])
 
@@ -55,8 +70,14 @@ class GCNLinkClassifier(ObservedClassifier):
         self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.head = ObservedClassHead(hidden, num_classes)
 
-    def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.pairs(graph, feat, pairs)
+    def embed(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.pairs(graph, feat, pairs, dsts)
 
 
 class GCNLinkPredictor(nn.Module):
@@ -75,5 +96,14 @@ class GCNLinkPredictor(nn.Module):
         self.pairs = GCNPairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, conv_bias)
         self.score = nn.Linear(hidden, 1)
 
-    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.score(self.pairs(graph, feat, pairs)).view(-1)
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.score(self.pairs(graph, feat, pairs, dsts)).view(-1)
+
+    def observe_labels(self, labels: torch.Tensor) -> None:
+        """BeGin's LP trainers observe their one output; it is always live here."""
