@@ -277,7 +277,8 @@ class BaseTrainer:
             )
             val_stats = self._validate(val_loader)
             val_metric = val_stats.pop("metric")
-            self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
+            if self.verbose:
+                self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
             for callback in self.callbacks:
                 callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
             results = {"val_metric": val_metric, "train_stats": train_stats, "val_stats": val_stats}

@@ -27,7 +27,7 @@ PER_TASK_STATES = ("scheduler", "best_val_loss", "best_val_score", "best_weights
 @dataclass
 class BeginOptions:
     """What the BeGin keys ask for: a scheduler factory (None: cgl's plateau rule) and whether
-    the trainer logs every epoch (`verbose`)."""
+    `processTrainingLogs` fires after every epoch (`verbose`, on by default as in BeGin)."""
 
     scheduler_fn: Callable[[torch.optim.Optimizer], Any] | None
     verbose: bool
@@ -67,7 +67,7 @@ def pop_begin_kwargs(kwargs: dict[str, Any], scenario_binary: bool | None) -> Be
         numpy.random.seed(seed)
     else:
         kwargs.pop("seed", None)
-    return BeginOptions(kwargs.pop("scheduler_fn", None), bool(kwargs.pop("verbose", False)))
+    return BeginOptions(kwargs.pop("scheduler_fn", None), bool(kwargs.pop("verbose", True)))
 
 
 def lr_exhausted(optimizer: torch.optim.Optimizer, scheduler: Any) -> bool:
