@@ -17,7 +17,7 @@ from test_links import link_scenario, make_link_trainer
 from cgl.algorithms.ewc import NCClassILEWCTrainer, NCTaskILEWCTrainer
 from cgl.algorithms.lwf import NCClassILLwFTrainer, NCTaskILLwFTrainer
 from cgl.errors import ConfigError
-from cgl.trainers import GCTrainer, LCTrainer
+from cgl.trainers import GCTrainer, LCTrainer, LPTrainer
 
 #: BeGin's benchmark loss: hidden labels (-1) are ignored
 BEGIN_LOSS = torch.nn.CrossEntropyLoss(ignore_index=-1)
@@ -94,6 +94,20 @@ def test_begin_style_link_predictor_runs_with_its_own_negatives_and_schedule():
     )
     out = matrices(trainer)
     assert out["test"].shape == (4, 5) and np.isfinite(out["test"][:, :4]).all()
+
+
+def test_link_prediction_takes_begins_score_loss():
+    """BeGin's LP loss_fn scores the link logits with binary cross-entropy: cgl's own LP
+    inference gives the same loss as with its cross-entropy over (no link, link)."""
+    scenario = link_scenario(
+        "lp", "time", num_nodes=300, num_edges=1200, loader_kw={"num_negatives": 50}
+    )
+    trainer = make_link_trainer(LPTrainer, scenario)
+    loader = trainer.prepareLoader(scenario.get_current_dataset(), {})[0]
+    batch = trainer.training_batch(next(iter(loader)))
+    cross_entropy = trainer.inference(trainer.model, batch, {})["loss"]
+    trainer.loss_fn = lambda preds, gt: torch.nn.BCEWithLogitsLoss()(preds, gt.float())
+    torch.testing.assert_close(trainer.inference(trainer.model, batch, {})["loss"], cross_entropy)
 
 
 @pytest.mark.parametrize("incr_type", ["class", "task"])

@@ -187,9 +187,14 @@ class LPTrainer(LinkTrainer):
         return model(batch.graph, batch.graph.ndata["feat"], batch.pairs)
 
     def inference(self, model, _curr_batch, training_states) -> dict:
+        """The pairs' scores as `preds` and the loss over their visible labels: a
+        cross-entropy `loss_fn` over the logits (no link, link), any other `loss_fn` over
+        the scores, as BeGin's LP trainers call theirs (e.g. binary cross-entropy)."""
         scores = self._scores(model, _curr_batch)
-        logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
-        return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
+        if isinstance(self.loss_fn, torch.nn.CrossEntropyLoss):
+            logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
+            return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
+        return {"preds": scores, "loss": masked_loss(self.loss_fn, scores, _curr_batch.labels)}
 
     def batch_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         """Link scores of the training positives and of sampled negatives (MAS's output)."""
