@@ -42,10 +42,11 @@ class ObservedClassHead(nn.Module):
         return self.observed_per_call[tid]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # the per-call rows grow with every task: take the saved count before loading
-        saved = state_dict.get(prefix + "observed_per_call")
-        if saved is not None:
-            self.observed_per_call = self.observed_per_call.new_zeros(saved.shape)
+        # the per-call rows grow with every task: take the saved count before loading (a
+        # state saved before the rows existed has none)
+        none = self.observed_per_call.new_zeros(0, self.observed.numel())
+        saved = state_dict.setdefault(prefix + "observed_per_call", none)
+        self.observed_per_call = self.observed_per_call.new_zeros(saved.shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def allowed(self, task_masks: torch.Tensor | None = None) -> torch.Tensor:
