@@ -33,7 +33,7 @@ def whole_graph_logits(model, graph, mask) -> torch.Tensor:
 
 def batch_logits(trainer, batch) -> torch.Tensor:
     with torch.no_grad():
-        return trainer.inference(trainer.model, batch, None)["logits"]
+        return trainer.inference(trainer.model, batch, None)["preds"]
 
 
 @pytest.mark.parametrize("trainer_cls", [NCTrainer, NCMinibatchTrainer])

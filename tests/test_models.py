@@ -38,6 +38,7 @@ from cgl.scenarios.common import SUPPORTED
 from cgl.scenarios.graphs import GCScenarioLoader
 from cgl.scenarios.links import LCScenarioLoader, LPScenarioLoader
 from cgl.scenarios.nodes import NCScenarioLoader
+from cgl.trainers.graphs import graph_loader
 from cgl.trainers.nodes import FieldBlocks, WholeGraph, with_self_loops
 
 #: every backbone, with settings under which each of its parameters matters
@@ -171,7 +172,7 @@ def test_link_and_graph_sample_importance_equals_per_item_loop(level, name):
     dataset = trainer.scenario.get_current_dataset()
     got = consolidated(trainer, dataset, seed=7)
     if level == "gc":
-        loader = dgl.dataloading.GraphDataLoader(dataset.split("train"), batch_size=1)
+        loader = graph_loader(dataset.split("train"), 1, shuffle=False)
         rows = [trainer.batch_outputs(trainer.model, batch)[0] for batch in loader]
     else:
         (batch,) = trainer.training_batches(dataset, {})

@@ -117,7 +117,7 @@ class LwFMixin:
             return super().inference(model, _curr_batch, training_states)
         with raw_logits(model) as captured:
             results = super().inference(model, _curr_batch, training_states)
-        results["raw_logits"] = item_rows(captured[-1], _curr_batch, results["logits"].shape[0])
+        results["raw_logits"] = item_rows(captured[-1], _curr_batch, results["preds"].shape[0])
         return results
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
@@ -137,7 +137,7 @@ class LwFMixin:
         with torch.no_grad():
             if self._task_il:
                 with raw_logits(teacher.model) as captured:
-                    items = self.inference(teacher.model, batch, None)["logits"].shape[0]
+                    items = self.inference(teacher.model, batch, None)["preds"].shape[0]
                 taught = item_rows(captured[-1], batch, items)
             else:
                 taught = self.inference(teacher.model, batch, None)
@@ -147,7 +147,7 @@ class LwFMixin:
         if not self._task_il:
             old = teacher.old_classes
             return scale * distillation(
-                taught["logits"][:, old], results["logits"][:, old], temperature
+                taught["preds"][:, old], results["preds"][:, old], temperature
             )
         total = 0.0
         for classes in teacher.task_classes:

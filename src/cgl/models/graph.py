@@ -77,6 +77,22 @@ class GraphClassifier(ObservedClassifier):
         self.readout = READOUTS[readout]()
         self.head = ObservedClassHead(hidden, num_classes)
 
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        task_masks: torch.Tensor | None = None,
+        edge_attr: torch.Tensor | None = None,
+        edge_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Class logits per graph. BeGin's trainers also pass `edge_attr` (the graph's
+        `edata['feat']`, which this model reads from the graph itself) and `edge_weight`."""
+        if edge_weight is not None:
+            raise ValueError(
+                f"{type(self).__name__} does not weight edges: edge_weight must be None"
+            )
+        return super().forward(graph, feat, task_masks=task_masks)
+
     def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor) -> torch.Tensor:
         """One vector per graph of the (batched) `graph`."""
         with graph.local_scope():

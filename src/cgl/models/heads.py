@@ -11,18 +11,43 @@ class ObservedClassHead(nn.Module):
     the item's task) are set to -inf so they can neither be predicted nor take probability.
 
     The weight matrix has a row per class from the start (as in BeGin), so a new class turns on
-    a row instead of adding parameters.
+    a row instead of adding parameters. Each `observe_labels` call (one per task) is also kept
+    as a row of `observed_per_call`, for BeGin's `get_observed_labels(tid)`; `accumulate`
+    (BeGin's `accum`, False under Task-IL: the trainer sets it) says whether task tid's row
+    means the classes observed up to it or its own.
     """
 
     def __init__(self, in_dim: int, num_classes: int) -> None:
         super().__init__()
         self.linear = nn.Linear(in_dim, num_classes)
         self.register_buffer("observed", torch.zeros(num_classes, dtype=torch.bool))
+        self.register_buffer("observed_per_call", torch.zeros(0, num_classes, dtype=torch.bool))
+        self.accumulate = True
 
     def observe_labels(self, labels: torch.Tensor) -> None:
         """Turn on the classes present in `labels` (entries < 0 are hidden labels, ignored)."""
         labels = labels[labels >= 0]
-        self.observed[labels.unique().to(self.observed.device)] = True
+        new = torch.zeros_like(self.observed)
+        new[labels.unique().to(self.observed.device)] = True
+        self.observed |= new
+        self.observed_per_call = torch.cat([self.observed_per_call, new.unsqueeze(0)])
+
+    def get_observed_labels(self, tid: int | None = None) -> torch.Tensor:
+        """BeGin's: the mask of the observed classes, or with `tid` that of task tid (its own
+        classes under Task-IL, else the classes observed up to it)."""
+        if tid is None or tid < 0:
+            return self.observed
+        if self.accumulate:
+            return self.observed_per_call[: tid + 1].any(0)
+        return self.observed_per_call[tid]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the per-call rows grow with every task: take the saved count before loading (a
+        # state saved before the rows existed has none)
+        none = self.observed_per_call.new_zeros(0, self.observed.numel())
+        saved = state_dict.setdefault(prefix + "observed_per_call", none)
+        self.observed_per_call = self.observed_per_call.new_zeros(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def allowed(self, task_masks: torch.Tensor | None = None) -> torch.Tensor:
         # Before any class is observed (the untrained model's row) every class is allowed.
@@ -67,6 +92,21 @@ class ObservedClassifier(nn.Module):
 
     def observe_labels(self, labels: torch.Tensor) -> None:
         self.head.observe_labels(labels)
+
+    def get_observed_labels(self, tid: int | None = None) -> torch.Tensor:
+        """BeGin's: the observed-class mask, or task `tid`'s (see ObservedClassHead)."""
+        return self.head.get_observed_labels(tid)
+
+    @property
+    def classifier(self) -> ObservedClassHead:
+        """BeGin's name for the head (`model.classifier.observed`)."""
+        return self.head
+
+    def bforward(
+        self, blocks: list, feat: torch.Tensor, task_masks: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """BeGin's forward over sampled blocks (node models; `forward` takes blocks too)."""
+        return self(blocks, feat, task_masks=task_masks)
 
     def forward(self, *inputs: object, task_masks: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.embed(*inputs), task_masks)

@@ -5,6 +5,9 @@ an MLP layer; the product is symmetric, so a link and its reverse get the same p
 LC ends in the class head shared with the node level (observed classes, Task-IL masks);
 LP ends in one score per pair (a logit: link or not). The GCN classes are the same models
 with GraphConv layers, named as BeGin names its GCNLink.
+
+The pairs come as one [pairs, 2] tensor or, as BeGin's trainers pass them, as `srcs, dsts`:
+`model(graph, feat, srcs, dsts)`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from torch import nn
 from cgl.models.heads import ObservedClassHead, ObservedClassifier
 from cgl.models.layers import GCN_LAYERS, GCNLayers, LayerFactory
 from cgl.models.node import GNNEncoder
+
+
+def as_pairs(pairs: torch.Tensor, dsts: torch.Tensor | None) -> torch.Tensor:
+    """[pairs, 2] from cgl's one tensor or BeGin's (srcs, dsts)."""
+    return pairs if dsts is None else torch.stack([pairs, dsts], dim=-1)
 
 
 class PairEncoder(nn.Module):
@@ -35,7 +43,14 @@ class PairEncoder(nn.Module):
         self.pair = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.out_dim = hidden
 
-    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        pairs = as_pairs(pairs, dsts)
         h = self.encoder(graph, feat)
         return self.pair(h[pairs[:, 0]] * h[pairs[:, 1]])
 
@@ -57,8 +72,14 @@ class LinkClassifier(ObservedClassifier):
         self.pairs = PairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, layer)
         self.head = ObservedClassHead(hidden, num_classes)
 
-    def embed(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.pairs(graph, feat, pairs)
+    def embed(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.pairs(graph, feat, pairs, dsts)
 
 
 class LinkPredictor(nn.Module):
@@ -77,8 +98,17 @@ class LinkPredictor(nn.Module):
         self.pairs = PairEncoder(in_feats, hidden, num_layers, dropout, batch_norm, layer)
         self.score = nn.Linear(hidden, 1)
 
-    def forward(self, graph: dgl.DGLGraph, feat: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        return self.score(self.pairs(graph, feat, pairs)).view(-1)
+    def forward(
+        self,
+        graph: dgl.DGLGraph,
+        feat: torch.Tensor,
+        pairs: torch.Tensor,
+        dsts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.score(self.pairs(graph, feat, pairs, dsts)).view(-1)
+
+    def observe_labels(self, labels: torch.Tensor) -> None:
+        """BeGin's LP trainers observe their one output; it is always live here."""
 
 
 class GCNLinkClassifier(LinkClassifier):

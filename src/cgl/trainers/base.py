@@ -27,6 +27,7 @@ from cgl.checkpoint import (
 )
 from cgl.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
+from cgl.trainers.begin_kwargs import PER_TASK_STATES, lr_exhausted, pop_begin_kwargs
 from cgl.trainers.copies import ItemCopies
 from cgl.trainers.progress import TaskProgress
 
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 class TrainingDivergedError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+def own_event(trainer: object, *names: str) -> bool:
+    """Whether the trainer's events `names` are all cgl's own (of a level trainer or a cgl
+    method), not a ported BeGin trainer's that read BeGin's batch formats."""
+    return all(getattr(type(trainer), name).__module__.startswith("cgl.") for name in names)
 
 
 class WeightSnapshot:
@@ -62,10 +69,15 @@ class BaseTrainer:
     `processAfterTraining`, then predict every task's val/test items for the result matrices.
 
     kwargs: `num_epochs` (most epochs per task), `patience` and `lr_factor` (ReduceLROnPlateau
-    on the validation loss), `min_lr_ratio` (a task ends once lr < initial lr x this),
-    `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink), `progress`
-    (a live bar per task on a terminal, see cgl.trainers.progress), plus method settings such
-    as MAS's `lamb`.
+    on the validation loss), `min_lr_ratio` (its floor, initial lr x this: a task ends when lr
+    reaches it), `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink),
+    `progress` (a live bar per task on a terminal, see cgl.trainers.progress), BeGin's trainer
+    keys (`scheduler_fn`, `benchmark`, `seed`, ...: cgl.trainers.begin_kwargs), plus method
+    settings such as MAS's `lamb`, which stay in `self.kwargs`.
+
+    BeGin's trainer attributes keep their meaning (docs/begin-contract.md): `eval_fn`,
+    `loss_fn`, `device`, `num_tasks`, `incr_type`, `curr_task`, `max_num_epochs`,
+    `optimizer_fn`, `scheduler_fn`, `_reset_optimizer`, `add_parameters`.
     """
 
     #: Joint training sets this to train on the data of all tasks seen so far.
@@ -92,13 +104,72 @@ class BaseTrainer:
         self.min_lr_ratio = float(kwargs.pop("min_lr_ratio", 0.002))
         self.callbacks = list(kwargs.pop("callbacks", []))
         self.show_progress = bool(kwargs.pop("progress", True))
+        begin = pop_begin_kwargs(kwargs, self._scores_items(scenario))
+        self.scheduler_fn = begin.scheduler_fn or self._plateau_scheduler
+        self.verbose = begin.verbose
         self.kwargs = kwargs
+        self.eval_fn = scenario.get_simple_eval_result
+        head = getattr(self.model, "head", None)
+        if head is not None:  # BeGin's heads keep each task's classes apart only under Task-IL
+            head.accumulate = scenario.incr_type != "task"
+        self._initial_optimizer_state: dict | None = None
+        self._best_weights: WeightSnapshot | None = None
         self.timings: dict[str, Any] = {
             "per_task": [],
             "training": [],
             "after_training": [],
             "epochs": [],
         }
+
+    @staticmethod
+    def _scores_items(scenario: ScenarioLoader) -> bool | None:
+        """BeGin's `binary` for the scenario (a score metric, not accuracy); None for link
+        prediction, which scores pairs whatever BeGin's flag says."""
+        if getattr(scenario, "level", None) == "lp":
+            return None
+        return bool(getattr(scenario, "binary", False) or getattr(scenario, "multilabel", False))
+
+    @property
+    def binary(self) -> bool:
+        """Whether the scenario predicts a score per item (a binary label, e.g. ROC-AUC)."""
+        return bool(getattr(self.scenario, "binary", False))
+
+    @property
+    def incr_type(self) -> str:
+        """The scenario's incremental setting: task, class, domain or time."""
+        return self.scenario.incr_type
+
+    @property
+    def curr_task(self) -> int:
+        """The index of the task being trained (0 .. num_tasks - 1)."""
+        return self.scenario.current_task
+
+    def _plateau_scheduler(self, optimizer: torch.optim.Optimizer):
+        """cgl's per-task schedule (BeGin's benchmark one): ReduceLROnPlateau on the validation
+        loss, its floor initial lr x `min_lr_ratio`."""
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=self.lr_factor,
+            patience=self.patience,
+            min_lr=optimizer.param_groups[0]["lr"] * self.min_lr_ratio,
+        )
+
+    def _reset_optimizer(self, target_optimizer: torch.optim.Optimizer) -> None:
+        """Put the optimizer back to its state before the first task (BeGin's reset; the loop
+        already does it before every task)."""
+        target_optimizer.load_state_dict(self._initial_optimizer_state)
+
+    def add_parameters(
+        self, target_model: torch.nn.Module, target_optimizer: torch.optim.Optimizer
+    ) -> None:
+        """Register the model's parameters the optimizer does not hold yet (a grown model) in
+        a group of their own, also in the state a reset goes back to."""
+        known = {id(p) for group in target_optimizer.param_groups for p in group["params"]}
+        new = [p for p in target_model.parameters() if id(p) not in known]
+        if new:
+            target_optimizer.add_param_group({"params": new})
+            self._initial_optimizer_state = copy.deepcopy(target_optimizer.state_dict())
 
     # ---- the loop -------------------------------------------------------------------------
     def run(
@@ -114,7 +185,7 @@ class BaseTrainer:
         """
         max_epochs = epoch_per_task or self.max_num_epochs
         optimizer = self.optimizer_fn(self.model.parameters())
-        initial_optimizer_state = copy.deepcopy(optimizer.state_dict())
+        self._initial_optimizer_state = copy.deepcopy(optimizer.state_dict())
         states = self.initTrainingStates(self.scenario, self.model, optimizer)
         first_task = 0
         if checkpoint is not None and checkpoint.trainer_state is not None:
@@ -131,7 +202,7 @@ class BaseTrainer:
                 if self.uses_accumulated_data
                 else self.scenario.get_current_dataset()
             )
-            optimizer.load_state_dict(initial_optimizer_state)
+            self._reset_optimizer(optimizer)
             self._train_task(task_id, dataset, optimizer, states, max_epochs)
             after = time.perf_counter()
             self.timings["training"].append(after - start)  # the epochs (training + validation)
@@ -153,7 +224,11 @@ class BaseTrainer:
             "tasks_done": tasks_done,
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "training_states": {key: checkpoint_data(key, value) for key, value in states.items()},
+            "training_states": {
+                key: checkpoint_data(key, value)
+                for key, value in states.items()
+                if key not in PER_TASK_STATES
+            },
             "scenario": self.scenario.state_dict(),
             "timings": copy.deepcopy(self.timings),
             "rng": capture_rng(),
@@ -174,13 +249,18 @@ class BaseTrainer:
         return int(saved["tasks_done"])
 
     def _train_task(self, task_id, dataset, optimizer, states, max_epochs) -> None:
+        """Train one task: BeGin's per-task states (`scheduler`, `best_val_loss`, then
+        `best_weights`), epochs until `processAfterEachIteration` says stop or the budget ends,
+        then the best weights back."""
+        for key in PER_TASK_STATES:
+            states.pop(key, None)
+        states["scheduler"] = self.scheduler_fn(optimizer)
+        states["best_val_loss"] = math.inf
         self.processBeforeTraining(task_id, dataset, self.model, optimizer, states)
         train_loader, val_loader, _ = self.prepareLoader(dataset, states)
+        self._best_weights = WeightSnapshot(self.model)
+        states["best_weights"] = self._best_weights.state
         initial_lr = optimizer.param_groups[0]["lr"]
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=self.lr_factor, patience=self.patience
-        )
-        best_loss, best = math.inf, WeightSnapshot(self.model)
         progress = TaskProgress(
             task_id,
             self.num_tasks,
@@ -197,41 +277,41 @@ class BaseTrainer:
             )
             val_stats = self._validate(val_loader)
             val_metric = val_stats.pop("metric")
-            self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
+            if self.verbose:
+                self.processTrainingLogs(task_id, epoch, val_metric, train_stats, val_stats)
             for callback in self.callbacks:
                 callback.on_epoch_end(task_id, epoch, train_stats, val_stats, val_metric)
-            if val_stats["loss"] < best_loss:
-                best_loss = val_stats["loss"]
-                best.take()
-            scheduler.step(val_stats["loss"])
+            results = {"val_metric": val_metric, "train_stats": train_stats, "val_stats": val_stats}
+            keep_going = self.processAfterEachIteration(self.model, optimizer, states, results)
             progress.update(
                 epoch,
                 train_stats.get("loss", math.nan),
-                val_stats["loss"],
+                val_stats.get("loss", math.nan),
                 val_metric,
                 optimizer.param_groups[0]["lr"],
             )
-            if optimizer.param_groups[0]["lr"] < initial_lr * self.min_lr_ratio:
+            if keep_going is False:
                 break
         progress.close()
         self.timings["epochs"].append(epoch + 1)
-        best.restore()
+        self.model.load_state_dict(states["best_weights"])
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
         raise_if_requested()
         stats = self.processTrainIteration(self.model, optimizer, batch, states)
         if not math.isfinite(stats.get("loss", 0.0)):
             raise TrainingDivergedError(f"training loss became {stats['loss']}")
-        self.processAfterEachIteration(self.model, optimizer, states, stats)
         return stats
 
     @staticmethod
     def _accumulate(batch_stats: Iterable[dict[str, float]]) -> dict[str, float]:
-        """Item-weighted means of per-batch stats (each batch reports its item count `n`)."""
+        """Item-weighted means of per-batch stats (each batch reports its item count, as `n`
+        or as BeGin's `_num_items`)."""
         totals: dict[str, float] = {}
         count = 0
         for stats in batch_stats:
-            n = stats.get("n", 1)
+            stats = dict(stats or {})
+            n = stats.pop("_num_items", stats.get("n", 1))
             count += n
             for key, value in stats.items():
                 if key != "n":
@@ -262,7 +342,6 @@ class BaseTrainer:
             out = None
             for batch in test_loader:
                 batch_preds, _ = self.processEvalIteration(self.model, batch)
-                batch_preds = self.predictionFormat({"preds": batch_preds})
                 if out is None:
                     fill = -1 if not batch_preds.is_floating_point() else math.nan
                     shape = (view.item_ids.numel(), *batch_preds.shape[1:])
@@ -356,17 +435,37 @@ class BaseTrainer:
         method may read or change them here (GEM projects them)."""
 
     def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
-        """Predict one evaluation batch: return (predictions, stats with `loss` and `n`)."""
+        """Predict one evaluation batch: return (`predictionFormat` of the inference results,
+        stats with `loss` and `n`)."""
         results = self.inference(model, _curr_batch, None)
-        return results["preds"], {
+        return self.predictionFormat(results), {
             "loss": results["loss"].item(),
             "n": int(results["preds"].shape[0]),
         }
 
     def processAfterEachIteration(
         self, curr_model, curr_optimizer, curr_training_states, curr_iter_results
-    ) -> None:
-        """Fires after every training step."""
+    ) -> bool:
+        """Fires after every epoch with `{'val_metric', 'train_stats', 'val_stats'}`; returning
+        False ends the task. Keeps the best weights (lowest validation loss, or highest
+        `val_metric` under a scheduler in mode 'max', as BeGin's LP), steps the task's
+        `scheduler` and stops once the learning rate reached its floor."""
+        scheduler = curr_training_states["scheduler"]
+        if getattr(scheduler, "mode", "min") == "max":
+            value = curr_iter_results["val_metric"]
+            improved = value > curr_training_states.get("best_val_score", -math.inf)
+            if improved:
+                curr_training_states["best_val_score"] = value
+        else:
+            value = curr_iter_results["val_stats"]["loss"]
+            improved = value < curr_training_states["best_val_loss"]
+            if improved:
+                curr_training_states["best_val_loss"] = value
+        if improved:
+            self._best_weights.take()
+            curr_training_states["best_weights"] = self._best_weights.state
+        scheduler.step(value)
+        return not lr_exhausted(curr_optimizer, scheduler)
 
     def processTrainingLogs(
         self, task_id, epoch_cnt, val_metric_result, train_stats, val_stats
@@ -384,8 +483,9 @@ class BaseTrainer:
     def processAfterTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
     ) -> None:
-        """Fires after a task's training, once the best validation weights are restored."""
+        """Fires after a task's training, once the best validation weights (the per-task
+        `best_weights` state) are restored."""
 
     def predictionFormat(self, results: dict) -> torch.Tensor:
-        """Turn an evaluation batch's raw predictions into what the metric scores."""
+        """Turn `inference`'s raw `preds` (logits; LP: scores) into what the metric scores."""
         return results["preds"]

@@ -5,7 +5,8 @@ Under a binary scenario (a score metric such as ROC-AUC, e.g. BeGin's Bitcoin Ti
 ogbg-molhiv) both classes are known from the start and evaluation predicts a score per item
 instead of a class. A multi-label scenario (ogbn-proteins) has one logit per label, all of
 them live from the start, and evaluation hands the metric those logits as scores. Level
-trainers supply `train_labels`; their `inference` returns `logits`.
+trainers supply `train_labels`; their `inference` returns the logits as `preds` (BeGin's
+meaning) and `predictionFormat` turns them into what the metric scores.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ import torch
 
 class ClassificationEvents:
     """Put before a level trainer in the bases."""
-
-    @property
-    def binary(self) -> bool:
-        return bool(getattr(self.scenario, "binary", False))
 
     @property
     def multilabel(self) -> bool:
@@ -40,15 +37,12 @@ class ClassificationEvents:
         else:
             curr_model.observe_labels(self.train_labels(curr_dataset))
 
-    def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
+    def predictionFormat(self, results: dict) -> torch.Tensor:
         """Class ids for accuracy; under a binary scenario the score of class 1 (its logit
         margin over class 0), which is what ROC-AUC ranks; multi-label: a logit per label."""
-        results = self.inference(model, _curr_batch, None)
-        logits = results["logits"]
+        logits = results["preds"]
         if self.multilabel:
-            preds = logits
-        elif self.binary:
-            preds = logits[:, 1] - logits[:, 0]
-        else:
-            preds = results["preds"]
-        return preds, {"loss": results["loss"].item(), "n": int(preds.shape[0])}
+            return logits
+        if self.binary:
+            return logits[:, 1] - logits[:, 0]
+        return logits.argmax(-1)

@@ -1,18 +1,20 @@
 """Graph-level trainer (GCTrainer): minibatches of whole graphs, plain fine-tuning.
 
-Batches come from DGL's GraphDataLoader over the scenario's GraphSet. Under Task-IL each
-graph brings its task's class mask, and inference restricts the logits with it, so one
-inference serves every scenario (methods such as MAS are mixed in on top).
+Batches come from DGL's GraphDataLoader over the scenario's GraphSet, as GraphBatches (BeGin's
+`(graphs, labels)`, under Task-IL `(graphs, labels, task_masks)`). Under Task-IL each graph
+brings its task's class mask, and inference restricts the logits with it, so one inference
+serves every scenario (methods such as MAS are mixed in on top).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import dgl
 import torch
-from dgl.dataloading import GraphDataLoader
+from dgl.dataloading import GraphCollator, GraphDataLoader
 
 from cgl.trainers.base import BaseTrainer
 from cgl.trainers.classification import ClassificationEvents
@@ -46,6 +48,51 @@ def with_self_loops(batch: dgl.DGLGraph) -> dgl.DGLGraph:
     return looped
 
 
+@dataclass(frozen=True)
+class GraphBatch:
+    """A minibatch of graphs: the batched graph (self-looped), visible labels, the graphs'
+    positions in their GraphSet and, under Task-IL, their class masks. cgl reads it by name
+    (also `batch["label"]`); unpacked or indexed it is BeGin's `(graphs, labels)`, under
+    Task-IL `(graphs, labels, task_masks)`."""
+
+    graph: dgl.DGLGraph
+    label: torch.Tensor
+    index: torch.Tensor
+    task_mask: torch.Tensor | None = None
+
+    @classmethod
+    def collate(cls, items: list[dict]) -> GraphBatch:
+        """DGL's collation of GraphSet items, then the self-loops GraphConv needs."""
+        batch = GraphCollator().collate(items)
+        batch["graph"] = with_self_loops(batch["graph"])
+        return cls(**batch)
+
+    def begin_tuple(self) -> tuple:
+        if self.task_mask is None:
+            return self.graph, self.label
+        return self.graph, self.label, self.task_mask
+
+    def __iter__(self) -> Iterator:
+        return iter(self.begin_tuple())
+
+    def __len__(self) -> int:
+        return len(self.begin_tuple())
+
+    def __getitem__(self, key: int | str) -> Any:
+        return getattr(self, key) if isinstance(key, str) else self.begin_tuple()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+
+def graph_loader(graphs: Any, batch_size: int, shuffle: bool = False) -> GraphDataLoader:
+    """DGL's GraphDataLoader yielding GraphBatches."""
+    return GraphDataLoader(
+        graphs, batch_size=batch_size, shuffle=shuffle, collate_fn=GraphBatch.collate
+    )
+
+
 class GCTrainer(ClassificationEvents, BaseTrainer):
     """Graph classification. kwargs: `batch_size` (graphs per minibatch, default 128).
 
@@ -63,7 +110,7 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
         for split in ("train", "val", "test"):
             graphs = curr_dataset.split(split)
             loaders.append(
-                GraphDataLoader(graphs, batch_size=self.batch_size, shuffle=split == "train")
+                graph_loader(graphs, self.batch_size, shuffle=split == "train")
                 if len(graphs)
                 else []
             )
@@ -72,28 +119,29 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
     def train_labels(self, dataset) -> torch.Tensor:
         return dataset.label[dataset.train_mask]
 
-    def _graph(self, batch: dict) -> dgl.DGLGraph:
-        return with_self_loops(batch["graph"]).to(self.device)
+    def _graph(self, batch: GraphBatch) -> dgl.DGLGraph:
+        return batch.graph.to(self.device)
 
     def inference(self, model, _curr_batch, training_states) -> dict:
-        """Class logits of the batch's graphs, restricted to each graph's task under Task-IL."""
+        """Class logits of the batch's graphs as `preds`, restricted to each graph's task
+        under Task-IL, and the loss over their visible labels."""
         graph = self._graph(_curr_batch)
-        task_masks = _curr_batch.get("task_mask")
+        task_masks = _curr_batch.task_mask
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
         logits = model(graph, graph.ndata["feat"], task_masks=task_masks)
-        loss = masked_loss(self.loss_fn, logits, _curr_batch["label"].to(self.device))
-        return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
+        loss = masked_loss(self.loss_fn, logits, _curr_batch.label.to(self.device))
+        return {"preds": logits, "loss": loss}
 
     def batch_targets(self, batch) -> torch.Tensor:
-        return batch["label"]
+        return batch.label
 
     def batch_item_ids(self, batch) -> torch.Tensor:
-        return batch["index"]
+        return batch.index
 
     def batch_outputs(self, model, batch) -> torch.Tensor:
         graph = self._graph(batch)
-        task_masks = batch.get("task_mask")
+        task_masks = batch.task_mask
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
         return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)
@@ -104,7 +152,7 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
         graphs = dataset.split("train")
         if not len(graphs):
             return
-        for batch in GraphDataLoader(graphs, batch_size=chunk_size):
-            sizes = batch["graph"].batch_num_nodes()
+        for batch in graph_loader(graphs, chunk_size):
+            sizes = batch.graph.batch_num_nodes()
             owner = torch.arange(sizes.numel()).repeat_interleave(sizes).to(self.device)
             yield ItemCopies(batch, owner, sizes.numel())

@@ -6,8 +6,9 @@ and the split's pairs in it. Plain fine-tuning; methods (MAS, joint, ...) are mi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import dgl
 import torch
@@ -19,19 +20,48 @@ from cgl.trainers.copies import ItemCopies, ReceptiveFields, message_passing_dep
 from cgl.trainers.nodes import masked_loss, with_self_loops
 
 
-class PairBatch(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class PairBatch:
     """Pairs to predict on a graph: dataset-local ids, (src, dst), visible labels, and the
-    Task-IL class masks (or None)."""
+    Task-IL class masks (or None). cgl reads the fields by name; unpacked or indexed, the
+    batch is BeGin's tuple of its level (`begin`):
+    - "lc": `(graph, srcs, dsts, labels)`, under Task-IL `(graph, srcs, dsts, task_masks,
+      labels)`;
+    - "lp_train": `(edges, labels)` (the graph is in training_states['graph']);
+    - "lp_eval": `(graph, feats, edges, labels)`."""
 
     graph: dgl.DGLGraph
     item_ids: torch.Tensor
     pairs: torch.Tensor
     labels: torch.Tensor
     task_masks: torch.Tensor | None
+    begin: str = "lc"
+
+    def begin_tuple(self) -> tuple:
+        if self.begin == "lp_train":
+            return self.pairs, self.labels
+        if self.begin == "lp_eval":
+            return self.graph, self.graph.ndata["feat"], self.pairs, self.labels
+        srcs, dsts = self.pairs[:, 0], self.pairs[:, 1]
+        if self.task_masks is None:
+            return self.graph, srcs, dsts, self.labels
+        return self.graph, srcs, dsts, self.task_masks, self.labels
+
+    def __iter__(self) -> Iterator:
+        return iter(self.begin_tuple())
+
+    def __getitem__(self, index: int) -> Any:
+        return self.begin_tuple()[index]
+
+    def __len__(self) -> int:
+        return len(self.begin_tuple())
 
 
 class LinkTrainer(BaseTrainer):
     """What LC and LP trainers share: batching a LinkDataset."""
+
+    #: BeGin's batch formats of the level: (training, evaluation), see PairBatch
+    begin_forms = ("lc", "lc")
 
     def prepareLoader(self, curr_dataset: LinkDataset, curr_training_states):
         """One batch per split (an empty split gets no batch). Under Task-IL the batch carries
@@ -39,10 +69,15 @@ class LinkTrainer(BaseTrainer):
         data = curr_dataset.to(self.device)
         graph = with_self_loops(data.graph)
         loaders = []
-        for mask in (data.train_mask, data.val_mask, data.test_mask):
+        train_form, eval_form = self.begin_forms
+        for mask, form in zip(
+            (data.train_mask, data.val_mask, data.test_mask),
+            (train_form, eval_form, eval_form),
+            strict=True,
+        ):
             ids = torch.nonzero(mask).view(-1)
             task_masks = None if data.task_specific_mask is None else data.task_specific_mask[ids]
-            batch = PairBatch(graph, ids, data.pairs[ids], data.label[ids], task_masks)
+            batch = PairBatch(graph, ids, data.pairs[ids], data.label[ids], task_masks, form)
             loaders.append([batch] if ids.numel() else [])
         return tuple(loaders)
 
@@ -67,8 +102,13 @@ class LinkTrainer(BaseTrainer):
                 part = slice(start, start + chunk_size)
                 cut = fields.copies(batch.pairs[part])
                 masks = None if batch.task_masks is None else batch.task_masks[part]
-                chunk = PairBatch(
-                    cut.graph, batch.item_ids[part], cut.seeds, batch.labels[part], masks
+                chunk = dataclasses.replace(
+                    batch,
+                    graph=cut.graph,
+                    item_ids=batch.item_ids[part],
+                    pairs=cut.seeds,
+                    labels=batch.labels[part],
+                    task_masks=masks,
                 )
                 yield ItemCopies(chunk, cut.owner, cut.seeds.shape[0])
 
@@ -87,13 +127,10 @@ class LCTrainer(ClassificationEvents, LinkTrainer):
         )
 
     def inference(self, model, _curr_batch, training_states) -> dict:
-        """Class logits of the batch's pairs, restricted to each pair's task under Task-IL."""
+        """Class logits of the batch's pairs as `preds`, restricted to each pair's task under
+        Task-IL, and the loss over their visible labels."""
         logits = self._logits(model, _curr_batch)
-        return {
-            "preds": logits.argmax(-1),
-            "logits": logits,
-            "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels),
-        }
+        return {"preds": logits, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
 
     def batch_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         graph = batch.graph
@@ -112,9 +149,20 @@ class LPTrainer(LinkTrainer):
     CrossEntropyLoss is exactly binary cross-entropy on the score.
     """
 
+    begin_forms = ("lp_train", "lp_eval")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.negative_ratio = int(kwargs.pop("negative_ratio", 1))
         super().__init__(*args, **kwargs)
+
+    def prepareLoader(self, curr_dataset: LinkDataset, curr_training_states):
+        """LinkTrainer's batches; BeGin's LP events also find the visible graph and its node
+        features in `training_states['graph']`."""
+        loaders = super().prepareLoader(curr_dataset, curr_training_states)
+        graph = next((batch.graph for loader in loaders for batch in loader), None)
+        if curr_training_states is not None and graph is not None:
+            curr_training_states["graph"] = (graph, graph.ndata["feat"])
+        return loaders
 
     def with_negatives(self, batch: PairBatch) -> PairBatch:
         """The batch's positive pairs followed by freshly sampled negatives (label 0)."""
@@ -132,15 +180,21 @@ class LPTrainer(LinkTrainer):
             torch.cat([pairs, negatives]),
             torch.cat([batch.labels, torch.zeros_like(no_ids)]),
             None,
+            batch.begin,
         )
 
     def _scores(self, model, batch: PairBatch) -> torch.Tensor:
         return model(batch.graph, batch.graph.ndata["feat"], batch.pairs)
 
     def inference(self, model, _curr_batch, training_states) -> dict:
+        """The pairs' scores as `preds` and the loss over their visible labels: a
+        cross-entropy `loss_fn` over the logits (no link, link), any other `loss_fn` over
+        the scores, as BeGin's LP trainers call theirs (e.g. binary cross-entropy)."""
         scores = self._scores(model, _curr_batch)
-        logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
-        return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
+        if isinstance(self.loss_fn, torch.nn.CrossEntropyLoss):
+            logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
+            return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
+        return {"preds": scores, "loss": masked_loss(self.loss_fn, scores, _curr_batch.labels)}
 
     def batch_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         """Link scores of the training positives and of sampled negatives (MAS's output)."""

@@ -15,7 +15,7 @@ import torch
 
 from cgl.errors import ConfigError
 from cgl.models.node import WHOLE_OUT_DEGREE
-from cgl.trainers.base import BaseTrainer
+from cgl.trainers.base import BaseTrainer, own_event
 from cgl.trainers.classification import ClassificationEvents
 from cgl.trainers.copies import ItemCopies, ReceptiveFields, message_passing_depth
 
@@ -94,9 +94,11 @@ def receptive_field(
 
 
 class NCTrainer(ClassificationEvents, BaseTrainer):
-    """Full-graph node classification: one training batch, the whole graph. Evaluation
-    computes only the evaluated nodes' receptive field where that is much smaller than the
-    graph (`receptive_field`: the same outputs for fewer rows), else the whole graph."""
+    """Full-graph node classification: one training batch, the whole graph, BeGin's
+    `(graph, mask)`. Evaluation computes only the evaluated nodes' receptive field where that
+    is much smaller than the graph (`receptive_field`: the same outputs for fewer rows), else
+    the whole graph; a trainer whose own `inference` reads BeGin's `(graph, mask)` (a ported
+    BeGin trainer) always evaluates on the whole graph."""
 
     def prepareLoader(self, curr_dataset, curr_training_states):
         graph = with_self_loops(curr_dataset).to(self.device)
@@ -105,6 +107,8 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
 
     def eval_batches(self, graph: dgl.DGLGraph, mask: torch.Tensor) -> list:
         """The one batch that predicts the `mask` nodes of the (self-looped) `graph`."""
+        if not own_event(self, "inference", "processEvalIteration"):
+            return [WholeGraph(graph, mask)]
         field = receptive_field(graph, mask, message_passing_depth(self.model))
         return [WholeGraph(graph, mask) if field is None else field]
 
@@ -120,9 +124,10 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
         return logits[mask], graph.ndata["label"][mask]
 
     def inference(self, model, _curr_batch, training_states) -> dict:
+        """BeGin's results: the items' logits as `preds` (restricted to each item's task
+        under Task-IL) and the loss over their visible labels."""
         logits, labels = self._forward(model, _curr_batch)
-        loss = masked_loss(self.loss_fn, logits, labels)
-        return {"preds": logits.argmax(-1), "logits": logits, "loss": loss}
+        return {"preds": logits, "loss": masked_loss(self.loss_fn, logits, labels)}
 
     def batch_targets(self, batch) -> torch.Tensor:
         if isinstance(batch, FieldBlocks):
@@ -180,7 +185,9 @@ class NCMinibatchTrainer(NCTrainer):
     no_grad (here without splitting a layer into node batches), where batches of full
     neighbourhoods would compute a shared neighbour's layers again in every batch, and with
     every node's own degree, where a block's degrees count only the block's edges. It predicts
-    what NCTrainer predicts. A list of `eval_fanouts` samples evaluation instead."""
+    what NCTrainer predicts. A list of `eval_fanouts` samples evaluation instead; so does a
+    trainer whose own `inference` reads BeGin's `(input_nodes, output_nodes, blocks)` (a
+    ported BeGin trainer), with every neighbour when `eval_fanouts` is None."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.batch_size = int(kwargs.pop("batch_size", 512))
@@ -212,6 +219,10 @@ class NCMinibatchTrainer(NCTrainer):
             )
 
         train = loader("train", dgl.dataloading.NeighborSampler(self.fanouts), True)
+        if not own_event(self, "inference", "processEvalIteration"):
+            fanouts = self.eval_fanouts or [-1] * len(self.fanouts)
+            sampler = dgl.dataloading.NeighborSampler(fanouts)
+            return train, loader("val", sampler, False), loader("test", sampler, False)
         if self.eval_fanouts is None:
             whole = graph.to(self.device)
             masks = (whole.ndata[f"{split}_mask"] for split in ("val", "test"))
