@@ -1,10 +1,12 @@
-"""MAS against its baselines on each dataset x level x scenario: bare (plain fine-tuning, the
-lower bound) and joint (retraining on everything, the upper bound), with MAS at every lamb.
+"""Every method with a strength against the baselines on each dataset x level x scenario:
+bare (plain fine-tuning, the lower bound) and joint (retraining on everything, the upper
+bound), with each method (MAS, EWC, LwF, TWP, ...) at every strength `lamb` it ran with.
 
-MAS at a lamb is the best (mean validation AP) of its configurations with that lamb, so a
-sweep over lamb and, say, lr still gives one point per lamb; bare and joint are selected
-like in the paper table. Output: a table and, per scenario, AP and AF against lamb; the
-figure says when bare or joint has no completed run, rather than leaving the line out.
+A method at a lamb is the best (mean validation AP) of its configurations with that lamb, so
+a sweep over lamb and, say, lr still gives one point per lamb; bare and joint (no strength)
+are selected like in the paper table. Output: a table and, per scenario, AP and AF against
+lamb, one line per method; the figure says when bare or joint has no completed run, rather
+than leaving the line out.
 """
 
 from __future__ import annotations
@@ -39,30 +41,39 @@ COLUMNS = [*ROW, "metric", "lamb", "config", "seeds", "AP_mean", "AP_std", "AF_m
 PANELS = {"AP": "after the last task", "AF": "change since learnt, < 0: forgotten"}
 
 
+def with_strength(configs: pd.DataFrame) -> pd.Series:
+    """The configurations of methods that have a strength (a lamb), not the bounds."""
+    return configs["lamb"].notna() & ~configs["method"].isin(list(BOUNDS))
+
+
 def baselines_table(configs: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario with MAS runs: bare and joint (lamb empty) and MAS at each lamb."""
-    with_mas = configs.loc[configs["method"] == "mas", list(BLOCK)].drop_duplicates()
-    scoped = configs.merge(with_mas, on=list(BLOCK))
-    mas = select_best(scoped[scoped["method"] == "mas"], [*ROW, "lamb"])
+    """Per scenario with runs of a method that has a strength: bare and joint (lamb empty)
+    and each such method at each lamb."""
+    strong = with_strength(configs)
+    blocks = configs.loc[strong, list(BLOCK)].drop_duplicates()
+    scoped = configs.merge(blocks, on=list(BLOCK))
+    methods = select_best(scoped[with_strength(scoped)], [*ROW, "lamb"])
     bounds = select_best(scoped[scoped["method"].isin(list(BOUNDS))], ROW).assign(lamb=np.nan)
-    table = pd.concat([bounds, mas], ignore_index=True)[COLUMNS]
+    table = pd.concat([bounds, methods], ignore_index=True)[COLUMNS]
     table["metric"] = block_metric(table, configs)
     return table.sort_values([*ROW, "lamb"], ignore_index=True)
 
 
 def plot_scenario(rows: pd.DataFrame, title: str) -> Figure:
-    """AP and AF (in %) of MAS against lamb, bare and joint as dashed lines with ±std bands."""
+    """AP and AF (in %) of each method against lamb, bare and joint as dashed lines with
+    ±std bands."""
     figure = Figure(figsize=(9, 3.9))
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.2, top=0.8, wspace=0.25)
     FigureCanvasAgg(figure)
-    mas = rows[rows["method"] == "mas"]
+    strong = rows[with_strength(rows)]
     metric = str(rows["metric"].dropna().iloc[0]) if rows["metric"].notna().any() else "metric"
     for ax, key in zip(figure.subplots(1, 2), PANELS, strict=True):
-        mean, std = mas[f"{key}_mean"] * 100, mas[f"{key}_std"].fillna(0) * 100
-        ax.errorbar(mas["lamb"], mean, yerr=std, marker="o", capsize=3, label="mas")
+        for method, part in strong.groupby("method", sort=True):
+            mean, std = part[f"{key}_mean"] * 100, part[f"{key}_std"].fillna(0) * 100
+            ax.errorbar(part["lamb"], mean, yerr=std, marker="o", capsize=3, label=method)
         for method, colour in BOUNDS.items():
             _bound(ax, rows[rows["method"] == method], key, method, colour)
-        _lamb_axis(ax, mas["lamb"])
+        _lamb_axis(ax, strong["lamb"])
         ax.set_title(f"{summary_label(key, metric)}: {PANELS[key]}", fontsize=10)
         ax.set_ylabel(f"{key} (%)")
         ax.grid(alpha=0.3)
@@ -99,11 +110,12 @@ def _lamb_axis(ax: Axes, lambs: pd.Series) -> None:
         ax.set_xscale("symlog", linthresh=positive[0] if positive else 1.0)
     else:
         ax.set_xscale("log")
-    ax.set_xlabel("lamb (MAS penalty weight)")
+    ax.set_xlabel("lamb (the method's strength)")
 
 
 def write_baselines(configs: pd.DataFrame, out: Path) -> list[Path]:
-    """baselines.csv, baselines.md and baselines/<scenario>.png; nothing without MAS runs."""
+    """baselines.csv, baselines.md and baselines/<scenario>.png; nothing without runs of a
+    method that has a strength."""
     table = baselines_table(configs)
     if table.empty:
         return []
@@ -124,7 +136,7 @@ def write_baselines(configs: pd.DataFrame, out: Path) -> list[Path]:
     ]
     for block, rows in table.groupby(list(BLOCK), sort=True):
         name = "/".join(map(str, block))
-        title = f"{block_title(*block)}: MAS at each lamb against bare and joint"
+        title = f"{block_title(*block)}: each method at each lamb against bare and joint"
         figure = plot_scenario(rows, title)
         written.append(save_png(out / "baselines" / f"{slug(name)}.png", figure))
     return written

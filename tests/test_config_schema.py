@@ -1,5 +1,5 @@
 """The typed schema accepts every option in conf/, and the names validation knows by heart
-are the ones the libraries and the MAS core accept."""
+are the ones the libraries accept."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import typing
 import pytest
 from conftest import REPO, make_cfg
 
-from cgl.algorithms.mas.core import ESTIMATORS
 from cgl.errors import ConfigError
-from cgl.validation import MAS_ESTIMATORS, WANDB_MODES, check_values, validate
+from cgl.validation import WANDB_MODES, check_values, validate
 
 OPTIONS = [
     f"{group.name}={option.stem}"
@@ -25,12 +24,11 @@ def test_every_option_of_every_group_composes_and_passes_the_value_checks():
         check_values(make_cfg(option))  # raises on a key the schema lacks or a bad value
 
 
-def test_validation_knows_the_wandb_modes_and_the_mas_estimators():
+def test_validation_knows_the_wandb_modes():
     from wandb.sdk import wandb_init
 
     mode = typing.get_type_hints(wandb_init.init)["mode"]  # Optional[Literal[...]]
     assert set(WANDB_MODES) == set(typing.get_args(typing.get_args(mode)[0]))
-    assert set(MAS_ESTIMATORS) == set(ESTIMATORS)
 
 
 def test_device_of_a_job_sent_elsewhere_is_checked_where_it_runs():

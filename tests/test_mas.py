@@ -10,7 +10,7 @@ import torch
 from helpers import make_trainer, path_graph
 
 from cgl.algorithms.mas import MASRegularizer, NCClassILMASTrainer, batch_importance
-from cgl.algorithms.mas.core import _fit
+from cgl.algorithms.penalty import fit_shape
 from cgl.models import GCNNode
 from cgl.models.heads import ObservedClassHead
 from cgl.trainers import NCTrainer
@@ -127,7 +127,7 @@ def test_penalty_by_hand(tiny):
 
 def test_grown_parameter_starts_with_zero_importance():
     old = torch.tensor([[1.0, 2.0]])
-    grown = _fit(old, torch.zeros(3, 2), 0.0)
+    grown = fit_shape(old, torch.zeros(3, 2), 0.0)
     assert torch.equal(grown, torch.tensor([[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
 
 

@@ -25,7 +25,7 @@ from cgl.algorithms.mas import (
     NCClassILMASTrainer,
     batch_importance,
 )
-from cgl.algorithms.mas.per_item import sample_importance
+from cgl.algorithms.per_item import sample_importance
 from cgl.datasets.layout import in_layout
 from cgl.datasets.synthetic.graphs import synthetic_graphs
 from cgl.datasets.synthetic.links import synthetic_links
@@ -147,9 +147,9 @@ def test_link_level_equals_per_item_loop(level):
     dataset = trainer.scenario.get_current_dataset()
     got = consolidated(trainer, dataset, seed=7)
 
-    (batch,) = trainer.importance_batches(dataset, {})
+    (batch,) = trainer.training_batches(dataset, {})
     torch.manual_seed(7)
-    outputs = trainer.importance_outputs(trainer.model, batch)  # on the original graph
+    outputs = trainer.batch_outputs(trainer.model, batch)  # on the original graph
     assert outputs.shape[0] > 3 * CHUNK
     if level == "lp":
         assert outputs.shape[0] == 2 * batch.pairs.shape[0]  # positives and negatives
@@ -168,7 +168,7 @@ def test_graph_level_with_edge_features_equals_per_graph_loop():
     got = consolidated(trainer, dataset)
 
     singles = GraphDataLoader(dataset.split("train"), batch_size=1)  # each graph on its own
-    rows = [trainer.importance_outputs(model, batch)[0] for batch in singles]
+    rows = [trainer.batch_outputs(model, batch)[0] for batch in singles]
     assert len(rows) > 3 * CHUNK
     assert_same(got, reference_importance(model, rows))
 
@@ -256,7 +256,7 @@ def test_a_copy_is_the_receptive_field_with_the_graphs_degrees():
 def test_node_copies_are_much_smaller_than_the_graph():
     trainer = make_trainer(NCClassILMASTrainer, importance="sample", chunk_size=CHUNK)
     dataset = trainer.scenario.get_current_dataset()
-    for copies in trainer.independent_item_batches(dataset, {}, CHUNK):
+    for copies in trainer.item_copies(dataset, {}, CHUNK):
         graph, _ = copies.batch
         assert graph.num_nodes() < copies.num_items * dataset.num_nodes() / 4
 
@@ -270,11 +270,11 @@ def test_node_copies_are_exact_around_a_hub():
     model = GCNNode(scenario.num_feats, scenario.num_classes, hidden=8, num_layers=3).eval()
     randomise_batch_norm(model)
     trainer = build_trainer(NCClassILMASTrainer, model, scenario, importance="sample")
-    batches = trainer.independent_item_batches(graph, {}, CHUNK)
-    got = sample_importance(model, batches, trainer.independent_item_outputs)
+    batches = trainer.item_copies(graph, {}, CHUNK)
+    got = sample_importance(model, batches, trainer.item_copy_outputs)
 
     looped = with_self_loops(graph)
-    outputs = trainer.importance_outputs(model, (looped, looped.ndata["train_mask"]))
+    outputs = trainer.batch_outputs(model, (looped, looped.ndata["train_mask"]))
     assert_same(got, reference_importance(model, list(outputs)))
 
 
@@ -290,12 +290,12 @@ def test_link_copies_are_exact_around_a_hub(level):
     ones = torch.ones(pairs.shape[0], dtype=torch.bool)
     dataset = LinkDataset(graph, pairs, torch.zeros_like(pairs[:, 0]), ones, ~ones, ~ones)
     torch.manual_seed(7)
-    batches = trainer.independent_item_batches(dataset, {}, CHUNK)
-    got = sample_importance(trainer.model, batches, trainer.independent_item_outputs)
+    batches = trainer.item_copies(dataset, {}, CHUNK)
+    got = sample_importance(trainer.model, batches, trainer.item_copy_outputs)
 
-    (batch,) = trainer.importance_batches(dataset, {})
+    (batch,) = trainer.training_batches(dataset, {})
     torch.manual_seed(7)
-    outputs = trainer.importance_outputs(trainer.model, batch)
+    outputs = trainer.batch_outputs(trainer.model, batch)
     assert_same(got, reference_importance(trainer.model, list(outputs)))
 
 
@@ -310,8 +310,8 @@ def test_sample_differs_from_batch_when_item_gradients_disagree_in_sign():
     sample = consolidated(trainer, dataset)
     batch = batch_importance(
         trainer.model,
-        trainer.importance_batches(dataset, {}),
-        trainer.importance_outputs,
+        trainer.training_batches(dataset, {}),
+        trainer.batch_outputs,
     )
     for name in sample:
         assert torch.all(sample[name] >= batch[name] - 1e-6), name
@@ -322,7 +322,7 @@ def test_sample_differs_from_batch_when_item_gradients_disagree_in_sign():
 def test_a_module_without_a_rule_is_refused_before_training():
     trainer = make_trainer(NCClassILMASTrainer, importance="sample")
     trainer.model.encoder.norms[0] = nn.LayerNorm(16)
-    with pytest.raises(ConfigError, match=r"'encoder\.norms\.0' \(LayerNorm\).*importance=batch"):
+    with pytest.raises(ConfigError, match=r"'encoder\.norms\.0' \(LayerNorm\).*batch estimator"):
         trainer.initTrainingStates(trainer.scenario, trainer.model, None)
 
 

@@ -311,7 +311,8 @@ def results_payload(
             for group in ("level", "scenario", "method", "model", "dataset", "logger", "protocol")
         }
         | {"trainer": "minibatch" if cfg.trainer.minibatch else "fullbatch"},
-        "hyperparameters": {key: config[key] for key in HYPERPARAMETERS},
+        "hyperparameters": {key: config[key] for key in HYPERPARAMETERS}
+        | {"lamb": method_strength(config)},
         "method_kwargs": config["method"]["kwargs"],
         "overrides": overrides,
         "study": study_trial(),  # a trial of a hyperparameter search, or null
@@ -335,6 +336,13 @@ def results_payload(
         },
         "config": config,
     }
+
+
+def method_strength(config: dict[str, Any]) -> float | None:
+    """The strength the method ran with (what `lamb` set, or its default), None for a method
+    without one: reports split configurations by it, and not bare's or joint's."""
+    key = config["method"].get("strength")
+    return None if key is None else config["method"]["kwargs"][key]
 
 
 HYPERPARAMETERS = (

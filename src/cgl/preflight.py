@@ -110,7 +110,11 @@ def sweep_jobs(config: DictConfig) -> list[DictConfig]:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if config.hydra.sweeper._target_ != f"{BasicSweeper.__module__}.{BasicSweeper.__name__}":
+    from cgl.sweeper import distinct_jobs
+    from hydra_plugins.cgl_sweeper import DistinctJobsSweeper
+
+    grid = {f"{cls.__module__}.{cls.__name__}" for cls in (BasicSweeper, DistinctJobsSweeper)}
+    if config.hydra.sweeper._target_ not in grid:
         return []
     loader = GlobalHydra.instance().config_loader()
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.params or {}).items()]
@@ -118,7 +122,10 @@ def sweep_jobs(config: DictConfig) -> list[DictConfig]:
         params + list(config.hydra.overrides.task)
     )
     jobs = []
-    for batch in BasicSweeper.split_arguments(overrides, max_batch_size=None):
+    batches = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+    if config.hydra.sweeper._target_.endswith(DistinctJobsSweeper.__name__):
+        batches = distinct_jobs(batches, loader, config)
+    for batch in batches:
         for number, job_overrides in enumerate(batch):
             job = loader.load_sweep_config(config, list(job_overrides))
             with open_dict(job):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 SCHEMA_NAME = "cgl_schema"
 
@@ -52,6 +52,7 @@ class ProtocolSchema:
 @dataclass
 class MethodSchema:
     name: str = MISSING
+    strength: str | None = None  # the key of `kwargs` that the root key `lamb` sets
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,7 +101,8 @@ class Config:
     logger: LoggerSchema = MISSING
     protocol: ProtocolSchema = MISSING
     seed: int = MISSING
-    lamb: float = MISSING
+    lamb: float | None = MISSING
+    begin_methods: bool = MISSING
     lr: float = MISSING
     weight_decay: float = MISSING
     dropout: float = MISSING
@@ -119,3 +121,19 @@ class Config:
 
 
 ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)
+
+
+def _strength(default: float, *, _root_: DictConfig) -> float:
+    """`${strength:D}` in a method's kwargs: the root key `lamb`, or D (the method's BeGin
+    benchmark value) when `lamb` is null."""
+    return default if _root_.lamb is None else _root_.lamb
+
+
+def _begin(paper: Any, begin: Any, *, _root_: DictConfig) -> Any:
+    """`${begin:P,B}` in a method's kwargs: P, the paper's choice, or B, what BeGin 0.4's
+    code does, when the root key `begin_methods` is true (BeGin's presets set it)."""
+    return begin if _root_.begin_methods else paper
+
+
+OmegaConf.register_new_resolver("strength", _strength, replace=True)
+OmegaConf.register_new_resolver("begin", _begin, replace=True)

@@ -28,8 +28,6 @@ if typing.TYPE_CHECKING:
 
 #: The modes wandb.init accepts (tests compare this with wandb's own signature).
 WANDB_MODES = ("online", "offline", "disabled", "shared")
-#: MAS importance estimators (cgl.algorithms.mas.core.ESTIMATORS; compared in the tests).
-MAS_ESTIMATORS = ("batch", "sample")
 SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
 
@@ -55,7 +53,6 @@ def check_values(cfg: DictConfig, runs_here: bool = True) -> None:
             f"logger.mode={cfg.logger.mode} is not a W&B mode: use one of "
             f"{', '.join(WANDB_MODES)} (offline needs no account), or logger=none for no W&B run."
         )
-    _check_method(cfg)
     for group in ("scenario_kwargs", "trainer_kwargs"):
         for key, value in cfg.level[group].items():
             if isinstance(value, int) and value < 1:
@@ -69,11 +66,13 @@ def check_values(cfg: DictConfig, runs_here: bool = True) -> None:
 
 
 def check_combination(cfg: DictConfig) -> None:
-    """The level x scenario pair, the dataset's offer and a trainer for the method."""
+    """The level x scenario pair, the dataset's offer, the method's settings and a trainer
+    for the method."""
     from cgl.algorithms import trainer_class
 
     dataset_setting(cfg)
     protocol_rules(cfg)
+    _check_method(cfg)
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
@@ -162,7 +161,8 @@ def _hint(key: str, known: list[str]) -> str:
 def _check_root_values(cfg: DictConfig) -> None:
     if not 0 <= cfg.seed < SEED_LIMIT:
         raise ConfigError(f"seed must be an integer in [0, 2^32), got {cfg.seed}.")
-    _number("lamb", cfg.lamb, low=0.0, what="(the weight of the MAS penalty)")
+    if cfg.lamb is not None:
+        _number("lamb", cfg.lamb, low=0.0, what="(the method's strength; null: its BeGin value)")
     _number("lr", cfg.lr, low=0.0, low_open=True)
     _number("weight_decay", cfg.weight_decay, low=0.0)
     _number("dropout", cfg.dropout, low=0.0, high=1.0, high_open=True)
@@ -242,14 +242,20 @@ def _check_device(device: str, runs_here: bool) -> None:
 
 
 def _check_method(cfg: DictConfig) -> None:
-    kwargs = cfg.method.kwargs
-    if cfg.method.name == "mas":
-        if kwargs.get("importance") not in MAS_ESTIMATORS:
-            raise ConfigError(
-                f"method.kwargs.importance={kwargs.get('importance')} is not a MAS estimator: "
-                f"use batch (BeGin's, the default) or sample (the paper's exact per-item mean)."
-            )
-        _positive_int("method.kwargs.chunk_size", kwargs.get("chunk_size", 1))
+    """The method's own checks of its settings (it declares them: `cgl.algorithms.method`),
+    and that the setting `lamb` names exists."""
+    from cgl.algorithms import get_method
+
+    declared = get_method(cfg.method.name)
+    kwargs = OmegaConf.to_container(cfg.method.kwargs, resolve=True)
+    strength = cfg.method.strength
+    if strength is not None and strength not in kwargs:
+        raise ConfigError(
+            f"method={cfg.method.name} says the root key lamb sets method.kwargs.{strength}, "
+            f"but its kwargs have no such key (conf/method/{cfg.method.name}.yaml)."
+        )
+    if declared.check is not None:
+        declared.check(kwargs)
 
 
 def _check_minibatch(cfg: DictConfig, model: DictConfig | None) -> None:

@@ -1,10 +1,6 @@
 """Bare: plain fine-tuning, task after task (the lower bound). It is the level trainer itself."""
 
-from cgl.scenarios.common import SUPPORTED
-from cgl.trainers import LEVEL_TRAINERS
+from cgl.algorithms.method import Method, export
 
-TRAINERS = {
-    (level, scenario, minibatch): trainer
-    for (level, minibatch), trainer in LEVEL_TRAINERS.items()
-    for scenario in SUPPORTED[level]
-}
+METHOD = Method(name="bare", title="Bare", mixin=None)
+__all__ = export(METHOD, globals())

@@ -3,8 +3,7 @@
 The usual upper bound; INT compares a method's diagonal with joint's.
 """
 
-from cgl.scenarios.common import SUPPORTED
-from cgl.trainers import LEVEL_TRAINERS
+from cgl.algorithms.method import Method, export
 
 
 class JointMixin:
@@ -23,13 +22,5 @@ class JointMixin:
         )
 
 
-def _joint(trainer: type) -> type:
-    name = trainer.__name__.replace("Trainer", "JointTrainer")
-    return type(name, (JointMixin, trainer), {"__doc__": f"Joint training on {trainer.__name__}."})
-
-
-TRAINERS = {
-    (level, scenario, minibatch): _joint(trainer)
-    for (level, minibatch), trainer in LEVEL_TRAINERS.items()
-    for scenario in SUPPORTED[level]
-}
+METHOD = Method(name="joint", title="Joint", mixin=JointMixin)
+__all__ = [*export(METHOD, globals()), "JointMixin"]

@@ -280,26 +280,35 @@ class BaseTrainer:
         """Dataset-local indices of the items a batch predicts."""
         raise NotImplementedError
 
-    def importance_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
-        """[items, k] outputs of the model on a training batch's items (for MAS importance)."""
+    def batch_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """[items, k] outputs of the model on a training batch's items: the logits of the
+        classes it can currently predict (under Task-IL only each item's task's), a link
+        score for LP (MAS's output, LwF's and the distillation's input)."""
         raise NotImplementedError
 
-    def importance_batches(self, dataset: Any, training_states: dict) -> Iterable[Any]:
-        """Batches of the task's training items over which importance is averaged."""
+    def training_batches(self, dataset: Any, training_states: dict) -> Iterable[Any]:
+        """The task's training batches, as a pass after training reads them (importance,
+        Fisher, the items a method remembers)."""
         train_loader, _, _ = self.prepareLoader(dataset, training_states)
         return train_loader
 
-    def independent_item_batches(
+    def training_batch(self, batch: Any) -> Any:
+        """What a training step feeds `inference` for a loader's batch (LP adds sampled
+        negatives), so that a pass after training scores what training scored."""
+        return batch
+
+    def item_copies(
         self, dataset: Any, training_states: dict, chunk_size: int
     ) -> Iterable[ItemCopies]:
         """The task's training items, `chunk_size` at a time, each in its own connected
-        component, so one backward pass keeps their gradients apart (MAS's `sample`)."""
+        component, so one backward pass keeps their gradients apart (exact per-item
+        gradients: MAS's `sample` importance, EWC's Fisher)."""
         raise NotImplementedError(f"{type(self).__name__} cannot put items in independent copies")
 
-    def independent_item_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+    def item_copy_outputs(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
         """[items, k] outputs on an `ItemCopies` batch, one row per item (by default what
-        `importance_outputs` computes on it)."""
-        return self.importance_outputs(model, batch)
+        `batch_outputs` computes on it)."""
+        return self.batch_outputs(model, batch)
 
     # ---- event functions (BeGin's API) ------------------------------------------------------
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
@@ -317,12 +326,14 @@ class BaseTrainer:
         """Fires before a task's first epoch: e.g. let the model observe the task's classes."""
 
     def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
-        """One training step: zero grads, `beforeInference`, `inference`, `afterInference`.
+        """One training step on the loader's batch as `training_batch` completes it (LP: with
+        sampled negatives): zero grads, `beforeInference`, `inference`, `afterInference`.
         Returns the step's stats (`loss`, `n`, ...)."""
+        batch = self.training_batch(_curr_batch)
         optimizer.zero_grad()
-        self.beforeInference(model, optimizer, _curr_batch, training_states)
-        results = self.inference(model, _curr_batch, training_states)
-        return self.afterInference(results, model, optimizer, _curr_batch, training_states)
+        self.beforeInference(model, optimizer, batch, training_states)
+        results = self.inference(model, batch, training_states)
+        return self.afterInference(results, model, optimizer, batch, training_states)
 
     def beforeInference(self, model, optimizer, _curr_batch, training_states) -> None:
         """Fires right before the training forward pass."""
@@ -332,10 +343,17 @@ class BaseTrainer:
         raise NotImplementedError
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
-        """Fires after the forward pass: backpropagate and step (methods add penalties here)."""
+        """Fires after the forward pass: backpropagate, `beforeOptimizerStep`, step. Methods
+        add their penalties to `results["loss"]` here before calling this; a ported BeGin
+        trainer may instead do its own backward and step."""
         results["loss"].backward()
+        self.beforeOptimizerStep(model, optimizer, _curr_batch, training_states)
         optimizer.step()
         return {"loss": results["loss"].item(), "n": int(results["preds"].shape[0])}
+
+    def beforeOptimizerStep(self, model, optimizer, _curr_batch, training_states) -> None:
+        """Fires between backpropagation and the optimizer step, gradients in `.grad`: a
+        method may read or change them here (GEM projects them)."""
 
     def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
         """Predict one evaluation batch: return (predictions, stats with `loss` and `n`)."""

@@ -2,7 +2,7 @@
 
 A chunk of items becomes one batch in which every item lives in its own connected component.
 One backward pass over the chunk then gives, at every use of a parameter, row gradients that
-each belong to exactly one item (see cgl.algorithms.mas.per_item).
+each belong to exactly one item (see cgl.algorithms.per_item).
 
 A node or pair item's copy is its receptive field, not the whole graph: the nodes within
 `depth` hops upstream of the item (its seeds), where `depth` is the number of GraphConv layers.
@@ -30,7 +30,7 @@ from torch import nn
 
 @dataclass(frozen=True)
 class ItemCopies:
-    """`batch` (in the form the trainer's `independent_item_outputs` reads) holds `num_items`
+    """`batch` (in the form the trainer's `item_copy_outputs` reads) holds `num_items`
     items, each in its own component; `node_owner[v]` is the item whose component holds node v
     of the batch's graph (components may differ in size). The outputs have one row per item,
     in item order."""

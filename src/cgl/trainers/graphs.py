@@ -91,16 +91,14 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
     def batch_item_ids(self, batch) -> torch.Tensor:
         return batch["index"]
 
-    def importance_outputs(self, model, batch) -> torch.Tensor:
+    def batch_outputs(self, model, batch) -> torch.Tensor:
         graph = self._graph(batch)
         task_masks = batch.get("task_mask")
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
         return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)
 
-    def independent_item_batches(
-        self, dataset, training_states: dict, chunk_size: int
-    ) -> Iterator[ItemCopies]:
+    def item_copies(self, dataset, training_states: dict, chunk_size: int) -> Iterator[ItemCopies]:
         """Graphs are independent items already: a batch of `chunk_size` training graphs is
         block-diagonal, and each node belongs to its graph."""
         graphs = dataset.split("train")

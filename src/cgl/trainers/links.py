@@ -52,19 +52,16 @@ class LinkTrainer(BaseTrainer):
     def batch_item_ids(self, batch: PairBatch) -> torch.Tensor:
         return batch.item_ids
 
-    def importance_pairs(self, batch: PairBatch) -> PairBatch:
-        """The pairs of a training batch that MAS's per-item importance averages over."""
-        return batch
-
-    def independent_item_batches(
+    def item_copies(
         self, dataset: LinkDataset, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
-        """Each importance pair in its own copy of its two ends' receptive fields in the
-        (self-looped) graph, in chunks of `chunk_size` copies: PairBatches whose pairs point
-        into their copy. Memory grows as chunk_size x a receptive field's size."""
+        """Each training pair (LP: with its sampled negatives) in its own copy of its two
+        ends' receptive fields in the (self-looped) graph, in chunks of `chunk_size` copies:
+        PairBatches whose pairs point into their copy. Memory grows as chunk_size x a
+        receptive field's size."""
         depth = message_passing_depth(self.model)
-        for batch in self.importance_batches(dataset, training_states):
-            batch = self.importance_pairs(batch)
+        for batch in self.training_batches(dataset, training_states):
+            batch = self.training_batch(batch)
             fields = ReceptiveFields(batch.graph, depth)
             for start in range(0, batch.pairs.shape[0], chunk_size):
                 part = slice(start, start + chunk_size)
@@ -98,7 +95,7 @@ class LCTrainer(ClassificationEvents, LinkTrainer):
             "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels),
         }
 
-    def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+    def batch_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         graph = batch.graph
         return model.observed_logits(
             graph, graph.ndata["feat"], batch.pairs, task_masks=batch.task_masks
@@ -137,12 +134,6 @@ class LPTrainer(LinkTrainer):
             None,
         )
 
-    def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
-        """One step on the positives plus sampled negatives: zero grads, `beforeInference`,
-        `inference`, `afterInference` (where methods such as MAS add their penalty)."""
-        batch = self.with_negatives(_curr_batch)
-        return super().processTrainIteration(model, optimizer, batch, training_states)
-
     def _scores(self, model, batch: PairBatch) -> torch.Tensor:
         return model(batch.graph, batch.graph.ndata["feat"], batch.pairs)
 
@@ -151,14 +142,14 @@ class LPTrainer(LinkTrainer):
         logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
         return {"preds": scores, "loss": masked_loss(self.loss_fn, logits, _curr_batch.labels)}
 
-    def importance_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+    def batch_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         """Link scores of the training positives and of sampled negatives (MAS's output)."""
         return self._scores(model, self.with_negatives(batch)).unsqueeze(-1)
 
-    def importance_pairs(self, batch: PairBatch) -> PairBatch:
-        """The training positives and freshly sampled negatives, as `importance_outputs` scores."""
+    def training_batch(self, batch: PairBatch) -> PairBatch:
+        """The training positives and freshly sampled negatives, as a training step scores."""
         return self.with_negatives(batch)
 
-    def independent_item_outputs(self, model, batch: PairBatch) -> torch.Tensor:
+    def item_copy_outputs(self, model, batch: PairBatch) -> torch.Tensor:
         """Link scores of the copies' pairs, whose negatives were drawn with the items."""
         return self._scores(model, batch).unsqueeze(-1)

@@ -135,17 +135,18 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
             return batch.nodes
         return torch.nonzero(batch[1]).view(-1)
 
-    def importance_outputs(self, model, batch) -> torch.Tensor:
+    def batch_outputs(self, model, batch) -> torch.Tensor:
         graph, mask = batch
         task_masks = graph.ndata.get("task_specific_mask")
         return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)[mask]
 
-    def independent_item_batches(
+    def item_copies(
         self, dataset: dgl.DGLGraph, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
         """Each training node in its own copy of its receptive field in the (self-looped)
-        graph, in chunks of `chunk_size` copies: (copies, mask of the items' nodes), as
-        `importance_outputs` reads. Memory grows as chunk_size x a receptive field's size."""
+        graph, with its label, in chunks of `chunk_size` copies: (copies, mask of the items'
+        nodes), as `batch_outputs` and `inference` read. Memory grows as chunk_size x a
+        receptive field's size."""
         graph = with_self_loops(dataset).to(self.device)
         fields = ReceptiveFields(graph, message_passing_depth(self.model))
         items = torch.nonzero(graph.ndata["train_mask"]).view(-1)
@@ -153,12 +154,17 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
             cut = fields.copies(chunk.unsqueeze(-1))
             mask = torch.zeros(cut.graph.num_nodes(), dtype=torch.bool, device=self.device)
             mask[cut.seeds.view(-1)] = True  # rows come out in copy order: item b is row b
+            if "label" in graph.ndata:  # the items' own (visible) labels, for a per-item loss
+                labels = graph.ndata["label"]
+                copied = labels.new_full((cut.graph.num_nodes(), *labels.shape[1:]), -1)
+                copied[cut.seeds.view(-1)] = labels[chunk]
+                cut.graph.ndata["label"] = copied
             if "task_specific_mask" in graph.ndata:  # Task-IL: the items' own classes count
                 task_masks = graph.ndata["task_specific_mask"]
                 copied = task_masks.new_ones((cut.graph.num_nodes(), task_masks.shape[1]))
                 copied[cut.seeds.view(-1)] = task_masks[chunk]
                 cut.graph.ndata["task_specific_mask"] = copied
-            yield ItemCopies((cut.graph, mask), cut.owner, chunk.numel())
+            yield ItemCopies(WholeGraph(cut.graph, mask), cut.owner, chunk.numel())
 
 
 #: the batches NCTrainer's events read (as opposed to sampled minibatches)
@@ -231,12 +237,12 @@ class NCMinibatchTrainer(NCTrainer):
             return super().batch_item_ids(batch)
         return batch[1]
 
-    def importance_outputs(self, model, batch) -> torch.Tensor:
+    def batch_outputs(self, model, batch) -> torch.Tensor:
         _, _, blocks = batch
         task_masks = blocks[-1].dstdata.get("task_specific_mask")
         return model.observed_logits(blocks, blocks[0].srcdata["feat"], task_masks=task_masks)
 
-    def independent_item_outputs(self, model, batch) -> torch.Tensor:
+    def item_copy_outputs(self, model, batch) -> torch.Tensor:
         """Per-item importance runs on the items' receptive fields cut as graphs (the model
         takes a graph as well as blocks), as NCTrainer does: exact, every neighbour counted."""
-        return NCTrainer.importance_outputs(self, model, batch)
+        return NCTrainer.batch_outputs(self, model, batch)

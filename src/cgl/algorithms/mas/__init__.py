@@ -1,73 +1,27 @@
-"""MAS: the shared core and one thin trainer per level x scenario (BeGin's class names)."""
+"""MAS (Aljundi et al., ECCV 2018): the core once, BeGin's trainer classes generated from it."""
 
-from cgl.algorithms.mas.core import MASMixin, MASRegularizer, batch_importance
-from cgl.algorithms.mas.graphs import (
-    GCClassILMASTrainer,
-    GCDomainILMASTrainer,
-    GCTaskILMASTrainer,
-    GCTimeILMASTrainer,
-)
-from cgl.algorithms.mas.links import (
-    LCClassILMASTrainer,
-    LCTaskILMASTrainer,
-    LCTimeILMASTrainer,
-    LPDomainILMASTrainer,
-    LPTimeILMASTrainer,
-)
-from cgl.algorithms.mas.nodes import (
-    NCClassILMASMinibatchTrainer,
-    NCClassILMASTrainer,
-    NCDomainILMASMinibatchTrainer,
-    NCDomainILMASTrainer,
-    NCTaskILMASMinibatchTrainer,
-    NCTaskILMASTrainer,
-    NCTimeILMASMinibatchTrainer,
-    NCTimeILMASTrainer,
-)
-from cgl.algorithms.mas.per_item import sample_importance
+from collections.abc import Mapping
+from typing import Any
 
-#: (level, scenario, minibatch) -> trainer class
-TRAINERS = {
-    ("nc", "classil", False): NCClassILMASTrainer,
-    ("nc", "classil", True): NCClassILMASMinibatchTrainer,
-    ("nc", "taskil", False): NCTaskILMASTrainer,
-    ("nc", "taskil", True): NCTaskILMASMinibatchTrainer,
-    ("nc", "domainil", False): NCDomainILMASTrainer,
-    ("nc", "domainil", True): NCDomainILMASMinibatchTrainer,
-    ("nc", "timeil", False): NCTimeILMASTrainer,
-    ("nc", "timeil", True): NCTimeILMASMinibatchTrainer,
-    ("gc", "classil", False): GCClassILMASTrainer,
-    ("gc", "taskil", False): GCTaskILMASTrainer,
-    ("gc", "domainil", False): GCDomainILMASTrainer,
-    ("gc", "timeil", False): GCTimeILMASTrainer,
-    ("lc", "classil", False): LCClassILMASTrainer,
-    ("lc", "taskil", False): LCTaskILMASTrainer,
-    ("lc", "timeil", False): LCTimeILMASTrainer,
-    ("lp", "timeil", False): LPTimeILMASTrainer,
-    ("lp", "domainil", False): LPDomainILMASTrainer,
-}
+from cgl.algorithms.mas.core import ESTIMATORS, MASMixin, MASRegularizer, batch_importance
+from cgl.algorithms.method import Method, export
+from cgl.algorithms.per_item import sample_importance
+from cgl.algorithms.settings import check_nonnegative, check_one_of, check_positive_int
 
-__all__ = [
-    "TRAINERS",
-    "GCClassILMASTrainer",
-    "GCDomainILMASTrainer",
-    "GCTaskILMASTrainer",
-    "GCTimeILMASTrainer",
-    "LCClassILMASTrainer",
-    "LCTaskILMASTrainer",
-    "LCTimeILMASTrainer",
-    "LPDomainILMASTrainer",
-    "LPTimeILMASTrainer",
-    "MASMixin",
-    "MASRegularizer",
-    "NCClassILMASMinibatchTrainer",
-    "NCClassILMASTrainer",
-    "NCDomainILMASMinibatchTrainer",
-    "NCDomainILMASTrainer",
-    "NCTaskILMASMinibatchTrainer",
-    "NCTaskILMASTrainer",
-    "NCTimeILMASMinibatchTrainer",
-    "NCTimeILMASTrainer",
-    "batch_importance",
-    "sample_importance",
-]
+
+def check_settings(kwargs: Mapping[str, Any]) -> None:
+    """MAS's own settings: its strength, estimator and chunk size."""
+    check_nonnegative("mas", kwargs, "lamb", "the weight of the MAS penalty")
+    check_one_of(
+        "mas",
+        kwargs,
+        "importance",
+        ESTIMATORS,
+        "batch is BeGin's estimator (the default), sample the paper's exact per-item mean",
+    )
+    check_positive_int("mas", kwargs, "chunk_size")
+
+
+METHOD = Method(name="mas", title="MAS", mixin=MASMixin, check=check_settings)
+__all__ = [*export(METHOD, globals()), "MASMixin", "MASRegularizer", "batch_importance"]
+__all__ += ["sample_importance"]

@@ -2,9 +2,9 @@
 
 `MASRegularizer` holds the accumulated importance Ω and the anchor θ* per parameter name and
 computes the penalty; `MASMixin` plugs it into any level trainer through two event functions.
-The level trainer supplies the outputs (`importance_outputs`) and the batches
-(`importance_batches`; for the `sample` estimator, `independent_item_outputs` on
-`independent_item_batches`), so the same code serves nodes, links and graphs.
+The level trainer supplies the outputs (`batch_outputs`) and the batches (`training_batches`;
+for the `sample` estimator, `item_copy_outputs` on `item_copies`), so the same code serves
+nodes, links and graphs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cgl.algorithms.mas.per_item import OutputsFn, parameter_modules, sample_importance
+from cgl.algorithms.penalty import fit_shape
+from cgl.algorithms.per_item import OutputsFn, parameter_modules, sample_importance
 
 
 def batch_importance(
@@ -41,17 +42,6 @@ def batch_importance(
 
 
 ESTIMATORS = {"batch": batch_importance, "sample": sample_importance}
-
-
-def _fit(stored: torch.Tensor, like: torch.Tensor, fill: torch.Tensor | float) -> torch.Tensor:
-    """`stored` in the shape of `like`: a parameter that grew keeps its old entries and gets
-    `fill` in the new ones (Ω = 0 there: new classifier rows are not held back)."""
-    if stored.shape == like.shape:
-        return stored
-    out = fill.detach().clone() if isinstance(fill, torch.Tensor) else torch.full_like(like, fill)
-    region = tuple(slice(0, min(a, b)) for a, b in zip(stored.shape, like.shape, strict=True))
-    out[region] = stored[region]
-    return out
 
 
 class MASRegularizer:
@@ -85,7 +75,9 @@ class MASRegularizer:
         model.train(was_training)
         for name, value in importance.items():
             previous = self.omega.get(name)
-            self.omega[name] = value if previous is None else _fit(previous, value, 0.0) + value
+            self.omega[name] = (
+                value if previous is None else fit_shape(previous, value, 0.0) + value
+            )
         self.anchor = {
             name: p.detach().clone() for name, p in model.named_parameters() if name in self.omega
         }
@@ -105,8 +97,8 @@ class MASRegularizer:
         """Ω and θ* as single vectors aligned with the parameters (rebuilt when shapes change)."""
         shapes = [p.shape for _, p in named]
         if self._flat is None or self._flat[1] != shapes:
-            omega = torch.cat([_fit(self.omega[n], p, 0.0).reshape(-1) for n, p in named])
-            anchor = torch.cat([_fit(self.anchor[n], p, p).reshape(-1) for n, p in named])
+            omega = torch.cat([fit_shape(self.omega[n], p, 0.0).reshape(-1) for n, p in named])
+            anchor = torch.cat([fit_shape(self.anchor[n], p, p).reshape(-1) for n, p in named])
             self._flat = ([n for n, _ in named], shapes, omega, anchor)
         return self._flat
 
@@ -156,6 +148,8 @@ class MASMixin:
         super().processAfterTraining(
             task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
         )
+        if curr_training_states["mas"].lamb == 0:  # switched off: compute (and draw) nothing
+            return
         seconds = curr_training_states["mas"].consolidate(
             curr_model, *self.importance_inputs(curr_dataset, curr_training_states)
         )
@@ -166,8 +160,7 @@ class MASMixin:
         batches for 'batch'; for 'sample', the items in independent copies."""
         mas = training_states["mas"]
         if mas.importance == "sample":
-            return (
-                self.independent_item_batches(dataset, training_states, mas.chunk_size),
-                self.independent_item_outputs,
-            )
-        return self.importance_batches(dataset, training_states), self.importance_outputs
+            return self.item_copies(
+                dataset, training_states, mas.chunk_size
+            ), self.item_copy_outputs
+        return self.training_batches(dataset, training_states), self.batch_outputs

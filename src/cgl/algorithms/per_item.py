@@ -1,4 +1,6 @@
-"""MAS's `sample` estimator (the original paper's): the mean over items of |per-item gradient|.
+"""Exact per-item gradients: MAS's `sample` importance (the mean over items of |per-item
+gradient| of the squared output norm) and EWC's Fisher (the mean of squared per-item gradients
+of the loss) both need each training item's own gradient, not the batch's.
 
 Exact and vectorised, and written by hand on purpose: torch.func (vmap, jacrev) and
 `is_grads_batched` fail inside DGL 1.1's message-passing kernels ("Cannot access data pointer
@@ -7,7 +9,8 @@ assume that a layer's rows are the samples, which is false for graph layers, who
 nodes shared by several items' neighbourhoods.
 
 Instead the trainer hands chunks of items in which every item lives in its own connected
-component (`ItemCopies`). One backward pass of Σ_i ||o_i||² then gives, at every use of a
+component (`ItemCopies`). One backward pass of Σ_i f_i (f_i: item i's objective, say
+||o_i||² or its loss) then gives, at every use of a
 parameter, row gradients that each belong to exactly one item. Forward hooks record the input
 and output of every module that owns a parameter, and an item's gradient is the sum, over the
 rows it owns, of that module's per-row gradient (`PARAMETER_RULES`).
@@ -28,6 +31,8 @@ from cgl.models.sparse_input import SparseInputGraphConv, degree_norm
 from cgl.trainers.copies import ItemCopies
 
 OutputsFn = Callable[[nn.Module, Any], torch.Tensor]
+#: (model, a chunk of items in copies) -> the sum over its items of each item's objective
+ObjectiveFn = Callable[[nn.Module, ItemCopies], torch.Tensor]
 
 
 class Call(NamedTuple):
@@ -73,9 +78,9 @@ class RowGrads(NamedTuple):
 def unsupported(name: str, module: nn.Module, why: str) -> ConfigError:
     """The error for a module whose parameters' gradient this file cannot split per item."""
     return ConfigError(
-        f"MAS importance=sample cannot split the gradient of '{name}' "
-        f"({type(module).__name__}) per item: {why}. Use method.kwargs.importance=batch, or "
-        f"teach cgl/algorithms/mas/per_item.py the module."
+        f"Per-item gradients (MAS importance=sample, EWC fisher=sample) cannot split the "
+        f"gradient of '{name}' ({type(module).__name__}) per item: {why}. Use the method's "
+        f"batch estimator, or teach cgl/algorithms/per_item.py the module."
     )
 
 
@@ -186,14 +191,13 @@ def row_owner(rows: int, copies: ItemCopies, name: str) -> torch.Tensor:
     )
 
 
-def per_item_grads(calls: list[Call], outputs: torch.Tensor, copies: ItemCopies) -> dict:
-    """Parameter name -> [items, *shape]: each item's gradient of ||o_i||², from one backward."""
+def per_item_grads(calls: list[Call], objective: torch.Tensor, copies: ItemCopies) -> dict:
+    """Parameter name -> [items, *shape]: each item's gradient of its part of `objective`
+    (a sum of per-item terms), from one backward."""
     calls = [call for call in calls if call.output.requires_grad]
     if not calls:
         return {}
-    deltas = torch.autograd.grad(
-        outputs.pow(2).sum(), [call.output for call in calls], allow_unused=True
-    )
+    deltas = torch.autograd.grad(objective, [call.output for call in calls], allow_unused=True)
     grads: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for call, delta in zip(calls, deltas, strict=True):
@@ -212,11 +216,29 @@ def add_call_grads(grads: dict, call: Call, delta: torch.Tensor, copies: ItemCop
         grads[name] = grad + grads[name] if name in grads else grad
 
 
-def sample_importance(
-    model: nn.Module, batches: Iterable[ItemCopies], outputs_fn: OutputsFn
+def squared_norm_objective(outputs_fn: OutputsFn) -> ObjectiveFn:
+    """MAS's per-item objective ||o_i||² over outputs with one row per item, summed."""
+
+    def objective(model: nn.Module, copies: ItemCopies) -> torch.Tensor:
+        outputs = outputs_fn(model, copies.batch)
+        if outputs.shape[0] != copies.num_items:
+            raise ValueError(
+                f"the outputs have {outputs.shape[0]} rows for {copies.num_items} items"
+            )
+        return outputs.pow(2).sum()
+
+    return objective
+
+
+def mean_item_grads(
+    model: nn.Module,
+    batches: Iterable[ItemCopies],
+    objective_fn: ObjectiveFn,
+    reduce: Callable[[torch.Tensor], torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """The original paper's estimator: mean over items of |d/dθ ||o_i||²|, exactly, one
-    backward pass per chunk of items in independent copies."""
+    """Mean over items of `reduce`(item i's gradient of its objective), per parameter name,
+    exactly: one backward pass per chunk of items in independent copies. `reduce` is abs for
+    MAS's importance, square for EWC's Fisher."""
     total = {name: torch.zeros_like(p) for name, p in model.named_parameters() if p.requires_grad}
     calls: list[Call] = []
 
@@ -234,16 +256,19 @@ def sample_importance(
     try:
         for copies in batches:
             calls.clear()
-            outputs = outputs_fn(model, copies.batch)
-            if outputs.shape[0] != copies.num_items:
-                raise ValueError(
-                    f"the outputs have {outputs.shape[0]} rows for {copies.num_items} items"
-                )
-            for name, grad in per_item_grads(calls, outputs, copies).items():
+            objective = objective_fn(model, copies)
+            for name, grad in per_item_grads(calls, objective, copies).items():
                 if name in total:
-                    total[name].add_(grad.abs().sum(0))
+                    total[name].add_(reduce(grad).sum(0))
             count += copies.num_items
     finally:
         for handle in handles:
             handle.remove()
     return {name: value / max(count, 1) for name, value in total.items()}
+
+
+def sample_importance(
+    model: nn.Module, batches: Iterable[ItemCopies], outputs_fn: OutputsFn
+) -> dict[str, torch.Tensor]:
+    """The MAS paper's estimator: mean over items of |d/dθ ||o_i||²|, exactly."""
+    return mean_item_grads(model, batches, squared_norm_objective(outputs_fn), torch.abs)
