@@ -70,6 +70,7 @@ class StudySearch(OptunaSweeperImpl):
 
     def sweep(self, arguments: list[str]) -> None:
         space, fixed = self._search_space(arguments)
+        direction = self._direction()
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         self.storage = self.storage or storage_url(sweep_dir)
@@ -77,7 +78,7 @@ class StudySearch(OptunaSweeperImpl):
             study_name=self.study_name or DEFAULT_STUDY_NAME,
             storage=self.storage,
             sampler=self.sampler,
-            direction=self._direction(),
+            direction=direction,
             load_if_exists=True,
         )
         self._requeue_abandoned(study)
