@@ -1,11 +1,13 @@
-"""Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS at each
-lamb and joint, in every supported level x scenario pair, mean ± std over seeds.
+"""Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS, EWC, LwF
+and TWP at their BeGin strengths and at a sweep of lamb, and joint, in every supported level x
+scenario pair, mean ± std over seeds.
 
     python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
 
 Every run uses the defaults (conf/, dataset=synthetic) with `logger=none`; `--jobs` worker
 processes run one job at a time each, with one torch thread. Jobs run method by method
-(bare, MAS at lamb=1e4, joint, then the other lambs), every seed and pair of one before the
+(bare, MAS at lamb=1e4, joint, EWC, LwF and TWP at BeGin's values, then the other lambs),
+every seed and pair of one before the
 next, so that a stopped table still compares them in every pair over every seed. Each
 finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
 it stopped when rerun with the same `--out`; the table is printed from that file as
@@ -37,18 +39,23 @@ PAIRS = [
     ("gc", "taskil"), ("gc", "classil"), ("gc", "domainil"), ("gc", "timeil"),
 ]  # fmt: skip
 LAMBS = (1, 10, 100, 1000, 10000)
-METHODS = [("bare", None), *(("mas", lamb) for lamb in LAMBS), ("joint", None)]
+#: methods with a strength; None: the method's BeGin benchmark value (conf/method/)
+STRONG = ("mas", "ewc", "lwf", "twp")
 #: The order methods run in, most telling first, so that a stopped table still compares bare,
-#: the strongest MAS, joint and a middle lamb in every pair, over every seed.
+#: the strongest MAS, joint and every method at BeGin's value in every pair, over every seed.
 RUN_ORDER = [
     ("bare", None),
     ("mas", 10000),
     ("joint", None),
-    ("mas", 100),
-    ("mas", 1000),
-    ("mas", 10),
-    ("mas", 1),
+    *((method, None) for method in STRONG if method != "mas"),
+    *((method, lamb) for lamb in (100, 1000, 10, 1) for method in STRONG),
+    *((method, 10000) for method in STRONG if method != "mas"),
 ]
+
+
+def label(method: str, lamb: float | None) -> str:
+    """A column of the table: the method, and its lamb where the run set one."""
+    return method if lamb is None else f"{method} lamb={lamb:g}"
 
 
 def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: int) -> dict:
@@ -69,7 +76,7 @@ def one_run(level: str, scenario: str, method: str, lamb: float | None, seed: in
         summary = run(cfg, output_dir=Path(out)).summary
     return {
         "pair": f"{level}/{scenario}",
-        "method": method if lamb is None else f"mas lamb={lamb:g}",
+        "method": label(method, lamb),
         "seed": seed,
         "AP": summary["AP"],
         "AF": summary["AF"],
@@ -87,7 +94,11 @@ def table(rows: pd.DataFrame) -> str:
     """AP and AF as `mean ± std` per pair (rows) and method (columns), Markdown."""
     stats = rows.groupby(["pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
     ap, af = (mean_std(stats[key, "mean"], stats[key, "std"], 1, 3) for key in ("AP", "AF"))
-    method_order = ["bare", *(f"mas lamb={lamb:g}" for lamb in LAMBS), "joint"]
+    method_order = [
+        "bare",
+        *(label(m, lamb) for m in STRONG for lamb in (None, *LAMBS) if (m, lamb) != ("mas", None)),
+        "joint",
+    ]
     pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
     wide = (ap + " / " + af).unstack("method")
     wide = wide.reindex(
@@ -102,6 +113,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("synthetic_table.jsonl"))
+    parser.add_argument("--methods", nargs="+", help="only these methods (default: all)")
     args = parser.parse_args()
     done = set()
     if args.out.exists():
@@ -111,10 +123,10 @@ def main() -> None:
     jobs = [
         (level, scenario, method, lamb, seed)
         for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
+        if args.methods is None or method in args.methods
         for seed in args.seeds
         for level, scenario in PAIRS
-        if (f"{level}/{scenario}", method if lamb is None else f"mas lamb={lamb:g}", seed)
-        not in done
+        if (f"{level}/{scenario}", label(method, lamb), seed) not in done
     ]
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()

@@ -36,6 +36,8 @@ from .render import (
 )
 
 BOUNDS = {"bare": "tab:red", "joint": "tab:green"}
+#: line colours of the methods with a strength, in name order (none the bounds' red or green)
+METHOD_COLOURS = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
 BOUND_ROLES = {"bare": "fine-tuning, the lower bound", "joint": "the upper bound"}
 COLUMNS = [*ROW, "metric", "lamb", "config", "seeds", "AP_mean", "AP_std", "AF_mean", "AF_std"]
 PANELS = {"AP": "after the last task", "AF": "change since learnt, < 0: forgotten"}
@@ -68,9 +70,12 @@ def plot_scenario(rows: pd.DataFrame, title: str) -> Figure:
     strong = rows[with_strength(rows)]
     metric = str(rows["metric"].dropna().iloc[0]) if rows["metric"].notna().any() else "metric"
     for ax, key in zip(figure.subplots(1, 2), PANELS, strict=True):
-        for method, part in strong.groupby("method", sort=True):
+        for number, (method, part) in enumerate(strong.groupby("method", sort=True)):
             mean, std = part[f"{key}_mean"] * 100, part[f"{key}_std"].fillna(0) * 100
-            ax.errorbar(part["lamb"], mean, yerr=std, marker="o", capsize=3, label=method)
+            colour = METHOD_COLOURS[number % len(METHOD_COLOURS)]
+            ax.errorbar(
+                part["lamb"], mean, yerr=std, marker="o", capsize=3, label=method, color=colour
+            )
         for method, colour in BOUNDS.items():
             _bound(ax, rows[rows["method"] == method], key, method, colour)
         _lamb_axis(ax, strong["lamb"])

@@ -32,7 +32,7 @@ BAD_INPUTS = [
     (["lamd=1"], "There is no config key lamd. Did you mean lamb?"),
     (["+lamd=1"], "There is no config key lamd: nothing reads it. Did you mean lamb?"),
     (["level.nme=nc"], "There is no config key level.nme. Did you mean level.name?"),
-    (["method=nosuch"], "The options for method are bare, joint, mas"),
+    (["method=nosuch"], "The options for method are bare, ewc, joint, lwf, mas, twp"),
     (["dataset=cor"], "Did you mean dataset=cora?"),
     # values out of range: cgl.validation
     (["seed=-1"], "seed must be an integer in [0, 2^32), got -1"),
@@ -54,7 +54,7 @@ BAD_INPUTS = [
     (["split_ratio=[0,0.5,0.5]"], "each in (0, 1]"),
     (["device=cuda"], "Run on the CPU with device=cpu"),
     (["device=xyz"], "device must be cpu, cuda or cuda:N"),
-    (["method.kwargs.importance=xx"], "is not a MAS estimator: use batch"),
+    (["method.kwargs.importance=xx"], "importance=xx is not one of batch, sample"),
     (["method.kwargs.chunk_size=0"], "method.kwargs.chunk_size must be a positive integer"),
     (["model.nc.hidden=abc"], "model.nc.hidden must be a positive integer"),
     (["trainer=minibatch", "trainer.kwargs.fanouts=[10]"], "needs one entry per GNN layer"),

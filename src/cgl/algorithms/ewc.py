@@ -33,7 +33,10 @@ def batch_fisher(trainer: Any, model: torch.nn.Module, dataset: Any, states: dic
     count = 0
     for batch in trainer.training_batches(dataset, states):
         results = trainer.inference(model, trainer.training_batch(batch), states)
-        items = int(results["preds"].shape[0])
+        # BeGin weights a full-graph batch by its mask's length (every node of the graph):
+        # with one batch the weight cancels, but not in floating point, so it is kept.
+        mask = getattr(batch, "mask", None)
+        items = int(results["preds"].shape[0] if mask is None else mask.shape[0])
         for name, grad in parameter_grads(model, results["loss"]).items():
             total[name] = total.get(name, 0) + grad.pow(2) * items
         count += items

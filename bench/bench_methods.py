@@ -1,0 +1,76 @@
+"""Each method's CPU per epoch against bare's on the same graph (whole processes, one thread).
+
+Per method: one run capped at `--epochs` epochs per task and one at 1 epoch, neither stopping
+early (patience past the cap); (CPU(E) - CPU(1)) / ((E - 1) x tasks) is the cost of an epoch
+(training step + validation) with the method's penalty, distillation or projection, free of
+start-up and of the passes after each task, which the 1-epoch run pays too. Runs alternate
+method by method over `--repeats`; the medians and the ratio to bare are printed.
+
+    python bench/bench_methods.py --dataset cora --data-dir data --methods bare mas ewc lwf twp
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def child_cpu(args: list[str]) -> float:
+    """User + system seconds of one `src/main.py` process (and what it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "src" / "main.py"), *args, f"hydra.run.dir={out}"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"run failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="cora")
+    parser.add_argument("--scenario", default="classil")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--methods", nargs="+", default=["bare", "mas", "ewc", "lwf", "twp"])
+    parser.add_argument("--epochs", type=int, default=41)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=3)
+    options = parser.parse_args()
+    common = [
+        f"dataset={options.dataset}", f"scenario={options.scenario}", "logger=none",
+        "progress=false", f"data_dir={options.data_dir}", "patience=100000",
+        f"num_tasks={options.tasks}",
+    ]  # fmt: skip
+    per_epoch: dict[str, list[float]] = {m: [] for m in options.methods}
+    for _ in range(options.repeats):
+        for method in options.methods:
+            long = child_cpu([*common, f"method={method}", f"epochs={options.epochs}"])
+            short = child_cpu([*common, f"method={method}", "epochs=1"])
+            per_epoch[method].append((long - short) / ((options.epochs - 1) * options.tasks))
+    bare = statistics.median(per_epoch.get("bare", [float("nan")]))
+    print(f"{options.dataset} {options.scenario}: CPU ms per epoch, median of {options.repeats}")
+    print(f"{'method':>8} {'ms/epoch':>9} {'min':>8} {'max':>8} {'x bare':>7}")
+    for method, values in per_epoch.items():
+        median = statistics.median(values)
+        print(
+            f"{method:>8} {median * 1e3:9.1f} {min(values) * 1e3:8.1f} "
+            f"{max(values) * 1e3:8.1f} {median / bare:7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

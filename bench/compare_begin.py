@@ -1,0 +1,88 @@
+"""cgl against BeGin 0.4, seed by seed, on BeGin's benchmark presets (Cora, Citeseer).
+
+Runs `python src/main.py experiment=begin_<dataset>_<scenario> method=M seed=S` (one thread,
+`sparse_max_density=0`: BeGin's dense first layer and so its summation order) per method,
+scenario and seed, and puts each next to BeGin's own run of the same construction, read from
+`--begin DIR/<method>_<scenario>_s<seed>.json` (written by a driver of BeGin's
+`run_benchmark.py` outside this project, with keys `AP`, `epochs_per_task`, `cpu_seconds`).
+Prints one Markdown row per run: AP of both, epochs per task of both, CPU seconds of both.
+
+    python bench/compare_begin.py --begin ../begin-results --data-dir data \\
+        --methods ewc lwf twp --scenarios classil taskil --seeds 0 1 2 3 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cgl(args: list[str]) -> tuple[dict, float]:
+    """results.json of one cgl run and the CPU seconds (user + system) of its process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "src" / "main.py"), *args, f"hydra.run.dir={out}"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"cgl run failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+        results = json.loads((Path(out) / "results.json").read_text())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return results, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--begin", type=Path, required=True, help="BeGin's result files")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--dataset", default="cora")
+    parser.add_argument("--methods", nargs="+", default=["ewc", "lwf", "twp"])
+    parser.add_argument("--scenarios", nargs="+", default=["classil", "taskil"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--density", default="0", help="sparse_max_density (0: dense, BeGin's)")
+    options = parser.parse_args()
+    columns = ["method", "scenario", "seed", "AP cgl", "AP BeGin", "epochs cgl", "epochs BeGin"]
+    columns += ["CPU s cgl", "CPU s BeGin"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method in options.methods:
+        for scenario in options.scenarios:
+            for seed in options.seeds:
+                begin = json.loads(
+                    (options.begin / f"{method}_{scenario}_s{seed}.json").read_text()
+                )
+                results, cpu = run_cgl(
+                    [
+                        f"experiment=begin_{options.dataset}_{scenario}",
+                        f"method={method}",
+                        f"seed={seed}",
+                        f"sparse_max_density={options.density}",
+                        f"data_dir={options.data_dir}",
+                        "logger=none",
+                        "progress=false",
+                    ]
+                )
+                epochs = "/".join(map(str, results["timings"]["epochs"]))
+                print(
+                    f"| {method} | {scenario} | {seed} | {results['summary']['AP']:.4f} "
+                    f"| {begin['AP']:.4f} | {epochs} "
+                    f"| {'/'.join(map(str, begin['epochs_per_task']))} | {cpu:.1f} "
+                    f"| {begin['cpu_seconds']:.1f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
