@@ -12,6 +12,9 @@ runs of the same configuration and seed are kept as duplicates, with a warning. 
 that completed with a well-formed matrix is `ok` and enters the statistics; a final run that
 diverged or failed counts against its configuration. Unfinished attempts (interrupted,
 missing, refused, unreadable) are listed only: they neither enter nor block the numbers.
+
+`stage` tells a hyperparameter search's trials (`search`, with their `trial` number) from
+every other run (`evaluation`); where a method has both, only its evaluation runs count.
 """
 
 from __future__ import annotations
@@ -30,9 +33,19 @@ import pandas as pd
 import yaml
 
 CHOICES = ("dataset", "level", "scenario", "method", "model", "trainer", "protocol")
+METHOD_ROW = CHOICES[:4]  # a method in a setting: a row of the paper table
 SUMMARY = ("AP", "AF", "FWT", "val_AP")
 # Override keys that change where or how a run is shown, not what it computes.
-NOT_HYPERPARAMETERS = ("seed", "progress", "device", "data_dir", "logger", "hydra", "resume")
+NOT_HYPERPARAMETERS = (
+    "seed",
+    "progress",
+    "device",
+    "data_dir",
+    "logger",
+    "hydra",
+    "resume",
+    "hparams_search",
+)
 #: Statuses of a run that ended: its outcome belongs to its configuration.
 FINISHED = ("completed", "diverged", "failed")
 
@@ -85,6 +98,7 @@ def load_sweep(roots: Iterable[str | Path]) -> Sweep:
     hyper = [k for k in dict.fromkeys(named) if k != "seed"]
     extra = [k for k in _override_keys(finished) if k not in hyper]
     runs = pd.DataFrame([_record(p, hyper, extra) for p in payloads])
+    runs["trial"] = runs["trial"].astype("Int64")  # a number, or empty where not a trial
     in_finished = runs["status"].isin(FINISHED)
     varying = runs.loc[in_finished if in_finished.any() else runs.index, hyper + extra].nunique(
         dropna=False
@@ -92,15 +106,29 @@ def load_sweep(roots: Iterable[str | Path]) -> Sweep:
     swept = sorted(varying[varying > 1].index)
     runs = runs.drop(columns=[k for k in extra if k not in swept])
     runs.insert(0, "config", _labels(runs, swept))
-    runs, warnings = _newest_per_seed(runs)
+    runs, warnings = _newest_per_seed(_set_search_apart(runs))
     key = [*CHOICES, *hyper, *(k for k in extra if k in swept)]
     return Sweep(runs=runs, key=key, swept=swept, warnings=tuple(warnings))
 
 
+def _set_search_apart(runs: pd.DataFrame) -> pd.DataFrame:
+    """A hyperparameter search's trials (`stage` search) of a method whose evaluation runs
+    (any other run: a seed sweep, a grid) are here too are listed, not counted: they chose
+    the configuration on their seed, so their numbers would favour it (README: Searching
+    hyperparameters). A search alone counts like any sweep. Marked `final` False here."""
+    finished = runs["status"].isin(FINISHED)
+    evaluated = runs.loc[finished & (runs["stage"] == "evaluation"), list(METHOD_ROW)]
+    keys = runs[list(METHOD_ROW)].apply(tuple, axis=1)
+    apart = (runs["stage"] == "search") & keys.isin(set(evaluated.apply(tuple, axis=1)))
+    runs = runs.assign(final=finished & ~apart)
+    runs.loc[apart, "ok"] = False
+    runs.loc[apart, "note"] = "search trial: the method's evaluation runs make the numbers"
+    return runs
+
+
 def _newest_per_seed(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Mark the newest finished run of each configuration and seed `final` (only a final run
+    """Mark the newest final run of each configuration and seed `final` (only a final run
     may be `ok`), the others as duplicates of it; one warning per duplicated pair."""
-    runs = runs.assign(final=runs["status"].isin(FINISHED))
     warnings = []
     order = runs[runs["final"]].sort_values(["finished_at", "run"])
     for (config, seed), group in order.groupby(["config", "seed"], dropna=False, sort=True):
@@ -243,6 +271,7 @@ def _record(payload: dict[str, Any], hyper: list[str], extra: list[str]) -> dict
     config = payload.get("config") or {}
     overrides = _overrides(payload)
     status = payload.get("status", "unknown")
+    study = payload.get("study")  # a trial of a hyperparameter search (cgl.study)
     summary = payload.get("summary") or {}
     test = (payload.get("matrices") or {}).get("test")
     matrix = None if test is None else np.array(test, dtype=float)
@@ -256,6 +285,7 @@ def _record(payload: dict[str, Any], hyper: list[str], extra: list[str]) -> dict
         | {key: _hashable(hyperparameters.get(key, config.get(key))) for key in hyper}
         | {key: _hashable(_resolved(config, key, overrides)) for key in extra}
         | {"seed": payload.get("seed"), "metric": payload.get("metric")}
+        | {"stage": "search" if study else "evaluation", "trial": (study or {}).get("trial")}
         | {key: _number(summary.get(key)) for key in SUMMARY}
         | _timings(payload.get("timings") or {})
         | {"test_matrix": matrix}

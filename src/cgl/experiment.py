@@ -38,6 +38,7 @@ from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_jo
 from cgl.scenarios.common import INCR_TYPES
 from cgl.scenarios.protocols import plan_tasks
 from cgl.sinks import WandbLogger, run_name, write_json_atomic
+from cgl.study import study_trial
 from cgl.summary import run_summary
 from cgl.trainers import TrainingDivergedError
 from cgl.validation import check_output_dir, dataset_setting, protocol_rules, validate
@@ -314,6 +315,7 @@ def results_payload(
         | {"lamb": method_strength(config)},
         "method_kwargs": config["method"]["kwargs"],
         "overrides": overrides,
+        "study": study_trial(),  # a trial of a hyperparameter search, or null
         "seed": cfg.seed,
         "metric": None if scenario is None else scenario.metric,
         "num_tasks": None if scenario is None else scenario.num_tasks,

@@ -71,7 +71,10 @@ class Preflight(Callback):
         runs_here = config.hydra.launcher._target_.endswith(LOCAL_LAUNCHERS)
         with _refusing():
             check_output_dir(sweep_dir, "hydra.sweep.dir")
-            for job_config in sweep_jobs(config):
+            jobs = sweep_jobs(config)
+            if not jobs:  # another sweeper: the command's own values now, each job as it starts
+                validate(config, runs_here)
+            for job_config in jobs:
                 job_dir = sweep_dir / str(job_config.hydra.sweep.subdir)
                 check_job(job_config, job_dir, "hydra.sweep.dir", runs_here)
                 if not job_dir.exists():
@@ -100,8 +103,9 @@ def job_container(config: DictConfig) -> dict[str, Any]:
 def sweep_jobs(config: DictConfig) -> list[DictConfig]:
     """Every job of the sweep, composed as the launcher composes it (Hydra's basic sweeper:
     the product of the swept values, jobs numbered in that order). Another sweeper (Optuna,
-    Ax...) picks its jobs while it runs: then none is known in advance, and each job is
-    validated when it starts (`cgl.experiment.run`)."""
+    Ax...) picks its jobs while it runs: then none is known in advance; the command's own
+    values are validated here, and each job when it starts (cgl's Optuna sweeper checks each
+    trial before its job starts, `cgl.study_sweeper`)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser

@@ -1,0 +1,1 @@
+"""cgl's Optuna sweeper as a Hydra plugin (Hydra instantiates sweepers only from here)."""
