@@ -29,7 +29,7 @@ if typing.TYPE_CHECKING:
 #: The modes wandb.init accepts (tests compare this with wandb's own signature).
 WANDB_MODES = ("online", "offline", "disabled", "shared")
 #: MAS importance estimators (cgl.algorithms.mas.core.ESTIMATORS; compared in the tests).
-MAS_ESTIMATORS = ("batch", "sample")
+MAS_ESTIMATORS = ("batch", "sample", "cglb")
 SEED_LIMIT = 2**32  # numpy's seeds are 32-bit
 DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
 
@@ -74,6 +74,12 @@ def check_combination(cfg: DictConfig) -> None:
 
     dataset_setting(cfg)
     protocol_rules(cfg)
+    if cfg.model.get(cfg.level.name) is None:
+        offered = [level for level in ("nc", "lc", "lp", "gc") if cfg.model.get(level)]
+        raise ConfigError(
+            f"model={cfg.model.name} has no {cfg.level.name} model: it is defined for "
+            f"level={', '.join(offered)}. Use model=gcn for level={cfg.level.name}."
+        )
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 
@@ -247,7 +253,8 @@ def _check_method(cfg: DictConfig) -> None:
         if kwargs.get("importance") not in MAS_ESTIMATORS:
             raise ConfigError(
                 f"method.kwargs.importance={kwargs.get('importance')} is not a MAS estimator: "
-                f"use batch (BeGin's, the default) or sample (the paper's exact per-item mean)."
+                f"use batch (BeGin's, the default), sample (the paper's exact per-item mean) or "
+                f"cglb (CGLB's squared gradients, averaged over tasks)."
             )
         _positive_int("method.kwargs.chunk_size", kwargs.get("chunk_size", 1))
 

@@ -11,12 +11,13 @@ class ObservedClassHead(nn.Module):
     the item's task) are set to -inf so they can neither be predicted nor take probability.
 
     The weight matrix has a row per class from the start (as in BeGin), so a new class turns on
-    a row instead of adding parameters.
+    a row instead of adding parameters. `project=False`: the input already holds one logit per
+    class (a backbone whose last layer is the classifier, CGLB's); only the mask is applied.
     """
 
-    def __init__(self, in_dim: int, num_classes: int) -> None:
+    def __init__(self, in_dim: int, num_classes: int, project: bool = True) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_dim, num_classes)
+        self.linear = nn.Linear(in_dim, num_classes) if project else nn.Identity()
         self.register_buffer("observed", torch.zeros(num_classes, dtype=torch.bool))
 
     def observe_labels(self, labels: torch.Tensor) -> None:

@@ -63,6 +63,8 @@ class BaseTrainer:
 
     kwargs: `num_epochs` (most epochs per task), `patience` and `lr_factor` (ReduceLROnPlateau
     on the validation loss), `min_lr_ratio` (a task ends once lr < initial lr x this),
+    `keep_optimizer_state` (one optimiser state across tasks instead of a fresh one per task),
+    `restore_best` (False: keep the last epoch's weights, not the best validation ones),
     `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink), `progress`
     (a live bar per task on a terminal, see cgl.trainers.progress), plus method settings such
     as MAS's `lamb`.
@@ -92,6 +94,9 @@ class BaseTrainer:
         self.min_lr_ratio = float(kwargs.pop("min_lr_ratio", 0.002))
         self.callbacks = list(kwargs.pop("callbacks", []))
         self.show_progress = bool(kwargs.pop("progress", True))
+        # CGLB's loop: one optimiser state across all tasks, the last epoch's weights kept
+        self.keep_optimizer_state = bool(kwargs.pop("keep_optimizer_state", False))
+        self.restore_best = bool(kwargs.pop("restore_best", True))
         self.kwargs = kwargs
         self.timings: dict[str, Any] = {
             "per_task": [],
@@ -131,7 +136,13 @@ class BaseTrainer:
                 if self.uses_accumulated_data
                 else self.scenario.get_current_dataset()
             )
-            optimizer.load_state_dict(initial_optimizer_state)
+            if not self.keep_optimizer_state:
+                optimizer.load_state_dict(initial_optimizer_state)
+            else:  # Adam's moments carry over; each task starts at the configured lr
+                for group, initial in zip(
+                    optimizer.param_groups, initial_optimizer_state["param_groups"], strict=True
+                ):
+                    group["lr"] = initial["lr"]
             self._train_task(task_id, dataset, optimizer, states, max_epochs)
             after = time.perf_counter()
             self.timings["training"].append(after - start)  # the epochs (training + validation)
@@ -189,6 +200,7 @@ class BaseTrainer:
             self.lr_factor,
             self.min_lr_ratio,
             bar=self.show_progress,
+            keep_last=not self.restore_best,
         )
         for epoch in range(max_epochs):
             self.model.train()
@@ -215,7 +227,8 @@ class BaseTrainer:
                 break
         progress.close()
         self.timings["epochs"].append(epoch + 1)
-        best.restore()
+        if self.restore_best:
+            best.restore()
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
         raise_if_requested()

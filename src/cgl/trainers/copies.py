@@ -51,9 +51,13 @@ class CutCopies(NamedTuple):
 
 
 def message_passing_depth(model: nn.Module) -> int:
-    """How many hops an output can see: the model's GraphConv layers (an upper bound when some
-    run side by side). The models here pass messages through GraphConv only."""
-    return sum(isinstance(module, GraphConv) for module in model.modules())
+    """How many hops an output can see: the model's GraphConv layers and other one-hop
+    layers that say so (`passes_messages`, e.g. CGLB's SumConv); an upper bound when some run
+    side by side."""
+    return sum(
+        isinstance(module, GraphConv) or getattr(module, "passes_messages", False)
+        for module in model.modules()
+    )
 
 
 def exclusive_cumsum(counts: torch.Tensor) -> torch.Tensor:
