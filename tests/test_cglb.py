@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 
 import dgl
+import pandas as pd
 import pytest
 import tiny_files
 import torch
-from conftest import REPO, make_cfg
+from conftest import REPO, make_cfg, run_cli
 from helpers import build_trainer, tiny_nodes
 
 from cgl import experiment
-from cgl.algorithms.bare import TRAINERS as BARE
+from cgl.algorithms import trainer_class
 from cgl.algorithms.mas.core import MASRegularizer
 from cgl.datasets import ogb
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
@@ -26,6 +28,11 @@ from cgl.models import CGLBGCN
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.scenarios.protocols import cglb_split
 from cgl.trainers.nodes import with_self_loops
+
+sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
+from reports.load import load_sweep
+from reports.reproduce import inter_task_edges
+from reports.reproduce import main as reproduce
 
 
 def codes(split: torch.Tensor, items: range) -> tuple[list[int], list[int], list[int]]:
@@ -143,34 +150,44 @@ def test_class_balanced_loss_weights_classes_by_one_over_their_count():
 
 
 def trained(keep_optimizer_state: bool, restore_best: bool):
+    """Two tasks of 4 epochs whose validation loss rises every epoch (the first is best);
+    returns the trainer, the weights after every step, and Adam's step count per task."""
     torch.manual_seed(0)
     scenario = NCScenarioLoader(tiny_nodes(0), "class", 2, seed=0)
     model = CGLBGCN(scenario.num_feats, scenario.num_classes, hidden=8)
     trainer = build_trainer(
-        BARE[("nc", "classil", False)], model, scenario, num_epochs=4,
+        trainer_class("bare", "nc", "classil", False), model, scenario, num_epochs=4,
         keep_optimizer_state=keep_optimizer_state, restore_best=restore_best,
     )  # fmt: skip
-    last: dict = {}
-    trainer.processAfterEachIteration = lambda model, *_: last.update(
+    rising = iter(range(100))
+    trainer._validate = lambda loader: {"loss": float(next(rising)), "metric": 0.0}
+    weights: list[dict] = []
+    trainer.processAfterEachIteration = lambda model, *_: weights.append(
         {k: v.clone() for k, v in model.state_dict().items()}
     )
-    optimizers = []
-    trainer.processAfterTraining = lambda task, data, model, optimizer, states: optimizers.append(
+    steps = []
+    trainer.processAfterTraining = lambda task, data, model, optimizer, states: steps.append(
         max(int(s["step"]) for s in optimizer.state.values())
     )
     trainer.run()
-    return trainer, last, optimizers
+    return trainer, weights, steps
+
+
+def same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_one_optimiser_state_across_tasks_and_the_last_weights_kept():
     """keep_optimizer_state: Adam's step count runs on over 2 tasks of 4 epochs (4, 8), a
-    fresh state starts again (4, 4); restore_best=False ends on the last epoch's weights."""
-    trainer, last, steps = trained(keep_optimizer_state=True, restore_best=False)
+    fresh state starts again (4, 4). restore_best=False ends on the last epoch's weights;
+    restore_best=True on the best validation epoch's (here the first)."""
+    trainer, weights, steps = trained(keep_optimizer_state=True, restore_best=False)
     assert steps == [4, 8]
-    weights = trainer.model.state_dict()
-    assert all(torch.equal(weights[k], last[k]) for k in weights)
-    _, _, steps = trained(keep_optimizer_state=False, restore_best=True)
+    assert same(trainer.model.state_dict(), weights[-1])
+    trainer, weights, steps = trained(keep_optimizer_state=False, restore_best=True)
     assert steps == [4, 4]
+    final = trainer.model.state_dict()
+    assert same(final, weights[4]) and not same(final, weights[-1])  # task 2's first epoch
 
 
 def test_mas_cglb_estimator_squares_gradients_and_averages_tasks_by_items():
@@ -218,3 +235,26 @@ def test_published_cglb_rows_say_the_inter_task_edges_of_their_figure():
         edges = "_no_crsedge" not in figure
         assert row["inter_task_edges"] == str(edges).lower(), row
         assert (f"ncgl_{'taskIL' if row['scenario'] == 'taskil' else 'classIL'}_") in figure
+
+
+def test_reproduce_lines_cglb_rows_up_with_runs_of_their_inter_task_edges(tmp_path):
+    """A protocol=cglb sweep over both inter-task-edge settings (tiny arxiv, 2 tasks): the
+    published Class-IL bare row (no inter-task edges) takes the run without them."""
+    tiny_files.tiny_arxiv(tmp_path / "data")
+    result = run_cli(
+        "-m", "protocol=cglb", "dataset=ogbn-arxiv", f"data_dir={tmp_path / 'data'}",
+        "scenario=classil", "method=bare", "scenario.inter_task_edges=true,false", "num_tasks=2",
+        "epochs=1",
+        "model.nc.hidden=8", "logger=none", "progress=false", f"hydra.sweep.dir={tmp_path / 'm'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert reproduce([str(tmp_path / "m"), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "reproduction.csv")
+    (row,) = table[(table["flag"] != "no runs") & (table["metric"] == "AP")].to_dict("records")
+    assert (row["reference"], row["scenario"], row["inter_task_edges"]) == (
+        "CGLB README", "classil", False
+    )  # fmt: skip
+    runs = load_sweep([tmp_path / "m"]).runs.set_index("run")["config"]
+    edges = {run: inter_task_edges(run) for run in runs.index}
+    assert sorted(edges.values()) == [False, True]
+    assert row["config"] == runs[next(run for run, kept in edges.items() if not kept)]
