@@ -54,7 +54,7 @@ BAD_INPUTS = [
     (["split_ratio=[0,0.5,0.5]"], "each in (0, 1]"),
     (["device=cuda"], "Run on the CPU with device=cpu"),
     (["device=xyz"], "device must be cpu, cuda or cuda:N"),
-    (["method.kwargs.importance=xx"], "importance=xx is not one of batch, sample"),
+    (["method.kwargs.importance=xx"], "importance=xx is not one of batch, cglb, sample"),
     (["method.kwargs.chunk_size=0"], "method.kwargs.chunk_size must be a positive integer"),
     (["model.nc.hidden=abc"], "model.nc.hidden must be a positive integer"),
     (["trainer=minibatch", "trainer.kwargs.fanouts=[10]"], "needs one entry per GNN layer"),

@@ -183,6 +183,9 @@ def edge_set(graph: dgl.DGLGraph) -> set[tuple[int, int]]:
 
 
 def test_graphs_with_and_without_inter_task_edges_differ_by_exactly_those_edges(corafull):
+    """With inter-task edges task t trains on tasks 0..t's nodes; without, on task t's alone
+    (CGLB), with exactly the edges among them: the kept graph less every edge that leaves
+    task t or joins two other tasks."""
     with_edges = cglb_scenario(corafull, "corafull")
     without = cglb_scenario(corafull, "corafull", "scenario.inter_task_edges=false")
     task = with_edges.task_of_item
@@ -190,9 +193,11 @@ def test_graphs_with_and_without_inter_task_edges_differ_by_exactly_those_edges(
         with_edges._curr_task = without._curr_task = t
         kept, cut = with_edges.get_current_dataset(), without.get_current_dataset()
         seen = torch.nonzero((task >= 0) & (task <= t)).view(-1)
-        assert torch.equal(kept.ndata[dgl.NID], seen) and torch.equal(cut.ndata[dgl.NID], seen)
+        assert torch.equal(kept.ndata[dgl.NID], seen)
+        assert torch.equal(cut.ndata[dgl.NID], torch.nonzero(task == t).view(-1))
         between = {(u, v) for u, v in edge_set(kept) if task[u] != task[v]}
-        assert edge_set(kept) - edge_set(cut) == between
+        others = {(u, v) for u, v in edge_set(kept) if task[u] == task[v] != t}
+        assert edge_set(kept) - edge_set(cut) == between | others
         assert edge_set(cut) <= edge_set(kept)
     assert between  # by the last task, fields of different tasks are linked: the switch acts
 
@@ -252,11 +257,12 @@ PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_begin_preset_composes_to_a_setting_its_dataset_offers(preset):
+def test_every_preset_composes_to_a_setting_its_dataset_offers(preset):
     cfg = make_cfg(f"experiment={preset}")
-    assert preset == f"begin_{cfg.dataset.name}_{cfg.scenario.name}"
+    assert preset == f"{cfg.protocol.name}_{cfg.dataset.name}_{cfg.scenario.name}"
     assert cfg.scenario.name in cfg.dataset.settings[cfg.level.name]
-    assert cfg.protocol.name == "begin" and cfg.lamb == 1.0
+    assert cfg.lamb == {"begin": None, "cglb": 1e4}[cfg.protocol.name]  # None: BeGin's per method
+    assert cfg.begin_methods is (cfg.protocol.name == "begin")
     assert cfg.epochs in (100, 200, 1000) and cfg.min_lr_ratio in (0.002, 0.02)
     assert make_cfg(f"experiment={preset}", "epochs=7").epochs == 7  # the command line wins
     OmegaConf.to_container(cfg, resolve=True)

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 #: Printed names of the config's metric names; `hits@K` is spelt Hits@K.
-METRIC_NAMES = {"accuracy": "accuracy", "rocauc": "ROC-AUC", "hits": "Hits"}
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "rocauc": "ROC-AUC",
+    "hits": "Hits",
+}
 
 #: Scenarios whose model cannot answer for a task it has not learnt yet. Under Class-IL a
 #: later task's classes have no output before they are observed, so M[i, j] for j > i is 0 by

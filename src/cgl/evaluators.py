@@ -23,6 +23,19 @@ def accuracy(preds: torch.Tensor, gts: torch.Tensor) -> float:
     return float((preds.view(-1).cpu() == gts.view(-1).cpu()).float().mean())
 
 
+def balanced_accuracy(preds: torch.Tensor, gts: torch.Tensor) -> float:
+    """The mean over the classes present in `gts` of each class's accuracy (CGLB's metric,
+    NCGL/Backbones/utils.py `accuracy` with cls_balance): a task's minority class counts as
+    much as its majority class (NaN for no items)."""
+    if gts.numel() == 0:
+        return float("nan")
+    gts = gts.view(-1).cpu()
+    correct = (preds.view(-1).cpu() == gts).to(torch.float64)
+    classes, group = torch.unique(gts, return_inverse=True)
+    hits = torch.zeros(classes.numel(), dtype=torch.float64).index_add_(0, group, correct)
+    return float((hits / torch.bincount(group)).mean())
+
+
 def average_ranks(scores: torch.Tensor) -> torch.Tensor:
     """1-based ranks of `scores` in ascending order; tied scores share their average rank."""
     ordered, order = torch.sort(scores)
@@ -78,7 +91,11 @@ def hits_at_k(preds: torch.Tensor, gts: torch.Tensor, k: int) -> float:
     return float((scores[positive] > threshold).to(torch.float64).mean())
 
 
-EVALUATORS: dict[str, Evaluator] = {"accuracy": accuracy, "rocauc": rocauc}
+EVALUATORS: dict[str, Evaluator] = {
+    "accuracy": accuracy,
+    "balanced_accuracy": balanced_accuracy,
+    "rocauc": rocauc,
+}
 #: Evaluators named `name@K` in configs (e.g. `hits@50`): K is passed as `k`.
 EVALUATORS_AT_K = {"hits": hits_at_k}
 
@@ -89,7 +106,8 @@ SCORE_METRICS = ("rocauc",)
 
 
 def get_evaluator(name: str) -> Evaluator:
-    """Look an evaluator up by its config name (`accuracy`, `rocauc`, `hits@K`)."""
+    """Look an evaluator up by its config name (`accuracy`, `balanced_accuracy`, `rocauc`,
+    `hits@K`)."""
     if name in EVALUATORS:
         return EVALUATORS[name]
     base, _, k = name.partition("@")

@@ -33,6 +33,7 @@ from cgl.datasets.layout import with_feature_layout
 from cgl.errors import CglError, ConfigError
 from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
 from cgl.launchers import preemption_signals
+from cgl.losses import ClassBalancedCrossEntropy
 from cgl.metrics import summarize
 from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
 from cgl.scenarios.common import INCR_TYPES
@@ -111,7 +112,7 @@ def build_scenario(cfg: DictConfig, data) -> Any:
         data,
         incr_type=incr_type,
         num_tasks=plan.num_tasks,
-        metric=setting.metric,
+        metric=rules.metric or setting.metric,
         seed=cfg.seed,
         plan=plan,
         **OmegaConf.to_container(cfg.level.scenario_kwargs, resolve=True),
@@ -153,11 +154,14 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
     )
 
 
-def task_loss(scenario) -> torch.nn.Module:
-    """The loss follows from the labels, so it is not a config key: one binary cross-entropy
-    per label for multi-label data, cross-entropy over the classes otherwise."""
+def task_loss(scenario, class_balanced: bool = False) -> torch.nn.Module:
+    """The loss follows from the labels: one binary cross-entropy per label for multi-label
+    data, cross-entropy over the classes otherwise; `class_balanced` (CGLB's) weights each
+    class 1/n_c and sums the tasks' losses (cgl.losses)."""
     if getattr(scenario, "multilabel", False):
         return torch.nn.BCEWithLogitsLoss()
+    if class_balanced:
+        return ClassBalancedCrossEntropy(scenario.plan.task_classes, scenario.num_classes)
     return torch.nn.CrossEntropyLoss()
 
 
@@ -264,12 +268,14 @@ def _set_up(
         model,
         scenario,
         functools.partial(torch.optim.Adam, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        task_loss(scenario),
+        task_loss(scenario, cfg.class_balanced_loss),
         cfg.device,
         num_epochs=cfg.epochs,
         patience=cfg.patience,
         lr_factor=cfg.lr_factor,
         min_lr_ratio=cfg.min_lr_ratio,
+        keep_optimizer_state=cfg.keep_optimizer_state,
+        restore_best=cfg.restore_best,
         progress=cfg.progress,
         callbacks=[wandb_logger] if wandb_logger else [],
         **OmegaConf.to_container(cfg.method.kwargs, resolve=True),

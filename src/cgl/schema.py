@@ -47,6 +47,10 @@ class ProtocolSchema:
     split_within: str = MISSING
     covers: Any = None  # null: every level and scenario; else level -> scenarios
     splits: dict[str, Any] = field(default_factory=dict)  # dataset -> public | shares
+    split_counts: str = "round"  # round | cglb (CGLB's sklearn counts)
+    split_seed: int | None = None  # null: the run's seed; else one split for every run
+    metric: str | None = None  # null: the dataset's metric
+    keep_direction: bool = False  # a directed dataset (ogbn-arxiv) keeps OGB's edge direction
 
 
 @dataclass
@@ -112,6 +116,9 @@ class Config:
     patience: int = MISSING
     lr_factor: float = MISSING
     min_lr_ratio: float = MISSING
+    keep_optimizer_state: bool = MISSING
+    restore_best: bool = MISSING
+    class_balanced_loss: bool = MISSING
     num_tasks: int | None = MISSING
     split_ratio: list[float] = MISSING
     device: str = MISSING

@@ -76,6 +76,12 @@ def check_combination(cfg: DictConfig) -> None:
     dataset_setting(cfg)
     protocol_rules(cfg)
     _check_method(cfg)
+    if cfg.model.get(cfg.level.name) is None:
+        offered = [level for level in ("nc", "lc", "lp", "gc") if cfg.model.get(level)]
+        raise ConfigError(
+            f"model={cfg.model.name} has no {cfg.level.name} model: it is defined for "
+            f"level={', '.join(offered)}. Use model=gcn for level={cfg.level.name}."
+        )
     trainer_class(cfg.method.name, cfg.level.name, cfg.scenario.name, cfg.trainer.minibatch)
 
 

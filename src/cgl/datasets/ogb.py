@@ -6,17 +6,20 @@ reused. We read OGB's raw CSV files ourselves (no `ogb` dependency, no interacti
 the only binary files read are ogbl-collab's split files, through torch's weights-only
 loader with numpy arrays allowed and nothing else.
 
-Node datasets are made undirected. ogbn-arxiv and ogbn-products publish OGB's own split
-(`split/time/`, `split/sales_ranking/`: train/valid/test node ids) as `split`; a protocol
-decides whether to use it. Time steps follow BeGin: ogbn-arxiv's first time step holds
-the papers up to 1997, then one step per year (24 steps); ogbl-collab's first holds the links up
-to 1970, then one per year (50 steps); ogbn-mag's are the years 2010-2019 (10 steps).
+Node datasets are made undirected, except ogbn-arxiv with `directed=True` (its citations
+as OGB ships them, citing -> cited, which CGLB trains on). ogbn-arxiv and ogbn-products
+publish OGB's own split (`split/time/`, `split/sales_ranking/`: train/valid/test node ids) as
+`split`; a protocol decides whether to use it. Time steps follow BeGin: ogbn-arxiv's first
+time step holds the papers up to 1997, then one step per year (24 steps); ogbl-collab's first
+holds the links up to 1970, then one per year (50 steps); ogbn-mag's are the years 2010-2019
+(10 steps).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dgl
 import numpy as np
 import pandas as pd
 import torch
@@ -80,11 +83,24 @@ def read_node_split(folder: Path, num_nodes: int) -> np.ndarray:
 
 
 def node_data(
-    name: str, edges: np.ndarray, feat: np.ndarray, label: np.ndarray, **per_node: np.ndarray
+    name: str,
+    edges: np.ndarray,
+    feat: np.ndarray,
+    label: np.ndarray,
+    directed: bool = False,
+    **per_node: np.ndarray,
 ) -> ContinualData:
-    """NC data on the undirected graph of `edges` (an OGB [E, 2] edge table)."""
+    """NC data on the undirected graph of `edges` (an OGB [E, 2] edge table), or with
+    `directed` on its edges as listed (self-loops left out: trainers add their own)."""
     num_nodes = len(feat)
-    graph = undirected_graph(edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64), num_nodes)
+    src, dst = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
+    if directed:
+        keep = src != dst
+        graph = dgl.graph(
+            (torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])), num_nodes=num_nodes
+        )
+    else:
+        graph = undirected_graph(src, dst, num_nodes)
     graph.ndata["feat"] = torch.as_tensor(feat, dtype=torch.float32)
     label = torch.as_tensor(label, dtype=torch.long)
     num_classes = int(label.shape[1]) if label.dim() > 1 else int(label.max()) + 1
@@ -116,8 +132,9 @@ ARXIV = ogb_archive(
 )
 
 
-def load_arxiv(data_dir: str, first_year: int = 1997) -> ContinualData:
-    """ogbn-arxiv: 40 subject areas (Task/Class-IL), publication years (Time-IL)."""
+def load_arxiv(data_dir: str, first_year: int = 1997, directed: bool = False) -> ContinualData:
+    """ogbn-arxiv: 40 subject areas (Task/Class-IL), publication years (Time-IL); `directed`
+    keeps OGB's citation direction instead of both directions."""
 
     def build() -> ContinualData:
         folder = fetch_archive(data_dir, ARXIV, "ogbn-arxiv")
@@ -129,10 +146,12 @@ def load_arxiv(data_dir: str, first_year: int = 1997) -> ContinualData:
             read_table(raw / "node-feat.csv.gz"),
             read_table(raw / "node-label.csv.gz").ravel(),
             time=years_to_steps(years, first_year),
+            directed=directed,
             split=read_node_split(folder / "split" / "time", len(years)),
         )
 
-    return cached(data_dir, f"ogbn-arxiv-from{first_year}", version=2, build=build)
+    key = f"ogbn-arxiv-from{first_year}{'-directed' if directed else ''}"
+    return cached(data_dir, key, version=2, build=build)
 
 
 PRODUCTS = ogb_archive(

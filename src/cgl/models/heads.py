@@ -15,11 +15,13 @@ class ObservedClassHead(nn.Module):
     as a row of `observed_per_call`, for BeGin's `get_observed_labels(tid)`; `accumulate`
     (BeGin's `accum`, False under Task-IL: the trainer sets it) says whether task tid's row
     means the classes observed up to it or its own.
+    `project=False`: the input already holds one logit per class (a backbone whose last
+    layer is the classifier, CGLB's); only the mask is applied.
     """
 
-    def __init__(self, in_dim: int, num_classes: int) -> None:
+    def __init__(self, in_dim: int, num_classes: int, project: bool = True) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_dim, num_classes)
+        self.linear = nn.Linear(in_dim, num_classes) if project else nn.Identity()
         self.register_buffer("observed", torch.zeros(num_classes, dtype=torch.bool))
         self.register_buffer("observed_per_call", torch.zeros(0, num_classes, dtype=torch.bool))
         self.accumulate = True

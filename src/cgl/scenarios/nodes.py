@@ -5,7 +5,9 @@ train/val labels shown (BeGin). Time-IL shows the graph as it was: task t sees t
 induced by the nodes that arrived in time steps of tasks 0..t, and no later node or edge. A
 plan with a growing graph (CGLB) lets the nodes of a task arrive with it, so task t sees only
 the nodes of tasks 0..t; a plan without inter-task edges drops every edge whose ends lie in
-different tasks (or in none).
+different tasks (or in none), and a growing graph without them trains task t on task t's nodes
+alone (CGLB's `--inter-task-edges False`; evaluation may still use the union, whose tasks are
+then disconnected).
 """
 
 from __future__ import annotations
@@ -39,13 +41,17 @@ class NCScenarioLoader(ScenarioLoader):
             self.arrival = self.task_of_item.masked_fill(self.task_of_item < 0, self.num_tasks)
         else:
             self.arrival = torch.zeros(num_nodes, dtype=torch.long)
+        self.isolated_tasks = self.plan.growing_graph and not self.plan.inter_task_edges
 
     def _nodes_until(self, task: int) -> torch.Tensor:
         return torch.nonzero(self.arrival <= task).view(-1)
 
     def _graph_until(self, task: int) -> dgl.DGLGraph:
         """The graph as the learner may see it at `task`: structure and features, no labels."""
-        nodes = self._nodes_until(task)
+        return self._graph_on(self._nodes_until(task))
+
+    def _graph_on(self, nodes: torch.Tensor) -> dgl.DGLGraph:
+        """The subgraph induced by `nodes`, with their features (and task masks)."""
         graph = dgl.node_subgraph(self._structure, nodes, store_ids=True)
         graph.ndata["feat"] = self.data.graph.ndata["feat"].index_select(0, nodes)  # or sparse
         if self.incr_type == "task":
@@ -56,7 +62,7 @@ class NCScenarioLoader(ScenarioLoader):
         return graph
 
     def _dataset(self, tasks: list[int]) -> dgl.DGLGraph:
-        graph = self._graph_until(self._curr_task)
+        graph = self._graph_on(self._dataset_nodes(tasks))
         ids = graph.ndata[dgl.NID]
         graph.ndata["label"] = self.visible_labels(tasks)[ids]
         for split in ("train", "val", "test"):
@@ -69,8 +75,15 @@ class NCScenarioLoader(ScenarioLoader):
     def get_accumulated_dataset(self) -> dgl.DGLGraph:
         return self._dataset(list(range(self._curr_task + 1)))
 
-    def current_item_ids(self) -> torch.Tensor:
+    def _dataset_nodes(self, tasks: list[int]) -> torch.Tensor:
+        """The nodes a training dataset for `tasks` holds: those seen so far, or with
+        isolated tasks only the nodes of `tasks` (no other task is connected to them)."""
+        if self.isolated_tasks:
+            return torch.nonzero(torch.isin(self.task_of_item, torch.tensor(tasks))).view(-1)
         return self._nodes_until(self._curr_task)
+
+    def current_item_ids(self) -> torch.Tensor:
+        return self._dataset_nodes([self._curr_task])
 
     def eval_views(self) -> list[EvalView]:
         """One view for the tasks seen so far (and, on a graph that does not grow, all tasks);

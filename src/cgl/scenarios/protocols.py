@@ -16,6 +16,7 @@ shift the draws that follow.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from cgl.errors import ConfigError
 ORDERS = ("dataset", "shuffled")
 GRAPHS = ("whole", "seen_tasks")
 WITHIN = ("task", "class")
+COUNTS = ("round", "cglb")
 PUBLIC = "public"
 
 
@@ -41,6 +43,11 @@ class ProtocolRules:
     dataset's number of tasks decides) fixes the task size. `graph` is "whole" (every task sees
     the whole graph, BeGin) or "seen_tasks" (task t sees only the nodes of tasks 0..t, CGLB).
     `inter_task_edges`: keep edges whose ends lie in different tasks.
+    `split_counts`: how a group's shares become counts, "round" (each share rounded) or
+    "cglb" (CGLB's sklearn draw: val+test = ceil(share x n), test = ceil of its share of
+    those, train the rest; see `cglb_split`). `split_seed`: the seed of a random split, the
+    same for every run (CGLB draws its split once and caches it), or None: the run's seed.
+    `metric`: the metric the protocol scores with (None: the dataset's).
     """
 
     name: str = "random"
@@ -51,6 +58,9 @@ class ProtocolRules:
     split_within: str = "task"
     graph: str = "whole"
     inter_task_edges: bool = True
+    split_counts: str = "round"
+    split_seed: int | None = None
+    metric: str | None = None
 
     def __post_init__(self) -> None:
         for key, value, allowed in (
@@ -58,6 +68,7 @@ class ProtocolRules:
             ("domain_order", self.domain_order, ORDERS),
             ("graph", self.graph, GRAPHS),
             ("split_within", self.split_within, WITHIN),
+            ("split_counts", self.split_counts, COUNTS),
         ):
             if value not in allowed:
                 raise ConfigError(
@@ -115,13 +126,18 @@ class ProtocolRules:
             split_within=protocol.get("split_within", "task"),
             graph=graph,
             inter_task_edges=inter_task_edges,
+            split_counts=protocol.get("split_counts", "round"),
+            split_seed=protocol.get("split_seed"),
+            metric=protocol.get("metric"),
         )
 
     def describe_split(self) -> str:
         if self.split == PUBLIC:
             return "the dataset's public split"
         shares = "/".join(f"{round(100 * r)}" for r in self.split)
-        return f"random {shares} within each {self.split_within} (seeded)"
+        counts = ", CGLB's counts" if self.split_counts == "cglb" else ""
+        seed = "the run's seed" if self.split_seed is None else f"split_seed {self.split_seed}"
+        return f"random {shares} within each {self.split_within}{counts} (seeded: {seed})"
 
 
 @dataclass(frozen=True)
@@ -276,7 +292,36 @@ def plan_split(
         return data.split.clone()
     groups = task_of_item if rules.split_within == "task" else data.label
     groups = torch.where(task_of_item >= 0, groups, torch.full_like(groups, -1))
-    return random_split(groups, rules.split, seed)
+    split_seed = seed if rules.split_seed is None else rules.split_seed
+    if rules.split_counts == "cglb":
+        return cglb_split(groups, rules.split, split_seed)
+    return random_split(groups, rules.split, split_seed)
+
+
+def cglb_split(
+    group_of_item: torch.Tensor, ratios: tuple[float, float, float], seed: int
+) -> torch.Tensor:
+    """CGLB's split (NCGL/Backbones/utils.py `train_valid_test_split`): per group in id
+    order, two sklearn `train_test_split` calls drawing from numpy's global generator,
+    seeded once with `seed`. Each call permutes its items and takes the first ceil(share x n)
+    of the permutation as its held-out part: first val+test out of the group (train keeps
+    floor(0.6 n) at 60/20/20), then test out of val+test (ceil(ceil(0.4 n) / 2)); val is the
+    rest. Written out here, as numpy's RandomState draws it, so that the same seed gives
+    CGLB's very nodes without sklearn; the float products are CGLB's, so the ceilings agree."""
+    rng = np.random.RandomState(seed)
+    held_out_share = ratios[1] + ratios[2]
+    split = torch.full_like(group_of_item, -1)
+    for group in torch.unique(group_of_item[group_of_item >= 0]).tolist():
+        items = torch.nonzero(group_of_item == group).view(-1).numpy()
+        n_held = math.ceil(held_out_share * len(items))
+        order = rng.permutation(len(items))
+        split[torch.from_numpy(items[order[n_held:]])] = SPLIT_TRAIN
+        held = items[order[:n_held]]
+        n_test = math.ceil(ratios[2] / held_out_share * len(held))
+        order = rng.permutation(len(held))
+        split[torch.from_numpy(held[order[:n_test]])] = SPLIT_TEST
+        split[torch.from_numpy(held[order[n_test:]])] = SPLIT_VAL
+    return split
 
 
 def random_split(

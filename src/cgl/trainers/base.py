@@ -70,10 +70,12 @@ class BaseTrainer:
 
     kwargs: `num_epochs` (most epochs per task), `patience` and `lr_factor` (ReduceLROnPlateau
     on the validation loss), `min_lr_ratio` (its floor, initial lr x this: a task ends when lr
-    reaches it), `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B sink),
-    `progress` (a live bar per task on a terminal, see cgl.trainers.progress), BeGin's trainer
-    keys (`scheduler_fn`, `benchmark`, `seed`, ...: cgl.trainers.begin_kwargs), plus method
-    settings such as MAS's `lamb`, which stay in `self.kwargs`.
+    reaches it), `keep_optimizer_state` (one optimiser state across tasks instead of a fresh
+    one per task), `restore_best` (False: keep the last epoch's weights, not the best
+    validation ones), `callbacks` (objects with `on_epoch_end`/`on_task_end`, e.g. the W&B
+    sink), `progress` (a live bar per task on a terminal, see cgl.trainers.progress), BeGin's
+    trainer keys (`scheduler_fn`, `benchmark`, `seed`, ...: cgl.trainers.begin_kwargs), plus
+    method settings such as MAS's `lamb`, which stay in `self.kwargs`.
 
     BeGin's trainer attributes keep their meaning (docs/begin-contract.md): `eval_fn`,
     `loss_fn`, `device`, `num_tasks`, `incr_type`, `curr_task`, `max_num_epochs`,
@@ -107,6 +109,9 @@ class BaseTrainer:
         begin = pop_begin_kwargs(kwargs, self._scores_items(scenario))
         self.scheduler_fn = begin.scheduler_fn or self._plateau_scheduler
         self.verbose = begin.verbose
+        # CGLB's loop: one optimiser state across all tasks, the last epoch's weights kept
+        self.keep_optimizer_state = bool(kwargs.pop("keep_optimizer_state", False))
+        self.restore_best = bool(kwargs.pop("restore_best", True))
         self.kwargs = kwargs
         self.eval_fn = scenario.get_simple_eval_result
         head = getattr(self.model, "head", None)
@@ -202,7 +207,12 @@ class BaseTrainer:
                 if self.uses_accumulated_data
                 else self.scenario.get_current_dataset()
             )
-            self._reset_optimizer(optimizer)
+            if not self.keep_optimizer_state:
+                self._reset_optimizer(optimizer)
+            else:  # Adam's moments carry over; each task starts at the configured lr
+                initial = self._initial_optimizer_state["param_groups"]
+                for group, first in zip(optimizer.param_groups, initial, strict=True):
+                    group["lr"] = first["lr"]
             self._train_task(task_id, dataset, optimizer, states, max_epochs)
             after = time.perf_counter()
             self.timings["training"].append(after - start)  # the epochs (training + validation)
@@ -269,6 +279,7 @@ class BaseTrainer:
             self.lr_factor,
             self.min_lr_ratio,
             bar=self.show_progress,
+            keep_last=not self.restore_best,
         )
         for epoch in range(max_epochs):
             self.model.train()
@@ -294,7 +305,8 @@ class BaseTrainer:
                 break
         progress.close()
         self.timings["epochs"].append(epoch + 1)
-        self.model.load_state_dict(states["best_weights"])
+        if self.restore_best:
+            self.model.load_state_dict(states["best_weights"])
 
     def _train_iteration(self, optimizer, batch, states) -> dict[str, float]:
         raise_if_requested()

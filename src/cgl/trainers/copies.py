@@ -53,9 +53,13 @@ class CutCopies(NamedTuple):
 
 
 def message_passing_depth(model: nn.Module) -> int:
-    """How many hops an output can see: the model's message-passing layers (an upper bound
-    when some run side by side)."""
-    return sum(isinstance(module, MESSAGE_PASSING) for module in model.modules())
+    """How many hops an output can see: the model's message-passing layers and other one-hop
+    layers that say so (`passes_messages`, e.g. CGLB's SumConv); an upper bound when some run
+    side by side."""
+    return sum(
+        isinstance(module, MESSAGE_PASSING) or getattr(module, "passes_messages", False)
+        for module in model.modules()
+    )
 
 
 def exclusive_cumsum(counts: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,9 @@ class TaskProgress:
         lr_factor: float,
         min_lr_ratio: float,
         bar: bool = True,
+        keep_last: bool = False,
     ) -> None:
+        self.keep_last = keep_last  # the trainer keeps the last epoch, not the best one
         self.name = f"task {task_id + 1}/{num_tasks}"
         self.metric = metric_label(metric)
         self.lr_factor = lr_factor
@@ -67,7 +69,7 @@ class TaskProgress:
     ) -> None:
         """After an epoch: its training loss, validation loss and metric, and the current lr."""
         self.epochs = epoch + 1
-        if val_loss < self.best[0]:  # the epoch whose weights the trainer keeps
+        if self.keep_last or val_loss < self.best[0]:  # the epoch whose weights are kept
             self.best = (val_loss, epoch, val_metric)
         if self.lr_factor < 1 and lr < self.initial_lr:
             self.cuts = round(math.log(lr / self.initial_lr) / math.log(self.lr_factor))

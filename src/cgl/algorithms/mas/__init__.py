@@ -17,7 +17,7 @@ def check_settings(kwargs: Mapping[str, Any]) -> None:
         kwargs,
         "importance",
         ESTIMATORS,
-        "batch is BeGin's estimator (the default), sample the paper's exact per-item mean",
+        "batch: BeGin's (the default), sample: the paper's exact per-item mean, cglb: CGLB's",
     )
     check_positive_int("mas", kwargs, "chunk_size")
 

@@ -41,7 +41,37 @@ def batch_importance(
     return {name: value / max(count, 1) for name, value in total.items()}
 
 
-ESTIMATORS = {"batch": batch_importance, "sample": sample_importance}
+def cglb_importance(
+    model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn
+) -> tuple[dict[str, torch.Tensor], int]:
+    """CGLB's estimator (NCGL/Baselines/mas_model.py): per batch, the *square* of the gradient
+    of the mean of the squared outputs (over items and the classes they can predict), averaged
+    over batches; with the number of items, since CGLB averages tasks by it (`consolidate`).
+    Under Task-IL the outputs hold zeros in the columns of other tasks' classes (see
+    ObservedClassHead.observed_logits), which CGLB leaves out of its mean: the columns that
+    are zero for every item are not counted."""
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    total = {name: torch.zeros_like(p) for name, p in params.items()}
+    num_batches = items = 0
+    for batch in batches:
+        outputs = outputs_fn(model, batch)
+        if outputs.shape[0] == 0:
+            continue
+        width = max(int(outputs.detach().ne(0).any(0).sum()), 1)
+        loss = outputs.pow(2).sum() / (outputs.shape[0] * width)
+        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        for (name, _), grad in zip(params.items(), grads, strict=True):
+            if grad is not None:
+                total[name].add_(grad.pow(2))
+        num_batches += 1
+        items += outputs.shape[0]
+    return {name: value / max(num_batches, 1) for name, value in total.items()}, items
+
+
+ESTIMATORS = {"batch": batch_importance, "sample": sample_importance, "cglb": cglb_importance}
+#: estimators whose importances are averaged over tasks, weighted by the tasks' item counts
+#: (CGLB), instead of summed (the paper, BeGin); they return (importance, item count)
+AVERAGED_OVER_TASKS = frozenset({"cglb"})
 
 
 class MASRegularizer:
@@ -62,6 +92,7 @@ class MASRegularizer:
         self.estimator = ESTIMATORS[importance]
         self.omega: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
+        self.items_seen = 0  # training items of the tasks so far (AVERAGED_OVER_TASKS only)
         self._flat: tuple | None = None  # (names, shapes, Ω as one vector, θ* as one vector)
 
     def consolidate(self, model: nn.Module, batches: Iterable[Any], outputs_fn: OutputsFn) -> float:
@@ -73,10 +104,16 @@ class MASRegularizer:
         with torch.enable_grad():
             importance = self.estimator(model, batches, outputs_fn)
         model.train(was_training)
+        old_share = 1.0  # Ω + w_t, or the item-weighted mean of the tasks' importances
+        if self.importance in AVERAGED_OVER_TASKS:
+            importance, items = importance
+            old_share = self.items_seen / max(self.items_seen + items, 1)
+            importance = {name: (1 - old_share) * value for name, value in importance.items()}
+            self.items_seen += items
         for name, value in importance.items():
             previous = self.omega.get(name)
             self.omega[name] = (
-                value if previous is None else fit_shape(previous, value, 0.0) + value
+                value if previous is None else old_share * fit_shape(previous, value, 0.0) + value
             )
         self.anchor = {
             name: p.detach().clone() for name, p in model.named_parameters() if name in self.omega
@@ -86,11 +123,12 @@ class MASRegularizer:
 
     def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
         """Ω and θ* per parameter name (for checkpoints); the settings come from the config."""
-        return {"omega": dict(self.omega), "anchor": dict(self.anchor)}
+        return {"omega": dict(self.omega), "anchor": dict(self.anchor), "items": self.items_seen}
 
     def load_state_dict(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
         self.omega = dict(state["omega"])
         self.anchor = dict(state["anchor"])
+        self.items_seen = int(state.get("items", 0))
         self._flat = None
 
     def _flat_state(self, named: list[tuple[str, nn.Parameter]]) -> tuple:
@@ -116,7 +154,8 @@ class MASRegularizer:
 class MASMixin:
     """MAS for any level trainer: put it before the trainer in the bases.
 
-    kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch'),
+    kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch';
+    'cglb': CGLB's squared gradients, averaged over tasks by their item counts),
     `chunk_size` (items per backward pass of the 'sample' estimator, default 8).
     """
 
