@@ -19,13 +19,13 @@ import pytest
 from conftest import FAST, make_cfg
 from processes import finish, signal_after_task, start_cli
 
-from cgl import checkpoint, joblock
+from cgl import checkpoint, joblock, preflight
 from cgl.errors import ConfigError
 from cgl.experiment import run
 
 NODES = ["dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
-# About a second per task, so that a second process starts while the first trains.
-SLOW = ["logger=none", "progress=false", "patience=1000", "epochs=100", *NODES]
+# Half a second per task: a SIGKILL sent after task 1 lands in task 2.
+SLOW = ["logger=none", "progress=false", "patience=1000", "epochs=50", *NODES]
 #: fast settings for the in-process lock tests (the marker records stale_after: all agree)
 QUICK = SimpleNamespace(heartbeat=0.1, stale_after=0.5)
 
@@ -39,18 +39,21 @@ def outcome(job_dir: Path) -> dict:
 def test_a_second_process_on_a_held_directory_refuses_and_the_first_completes(tmp_path):
     job = tmp_path / "run"
     first = start_cli(*SLOW, f"hydra.run.dir={job}", cwd=tmp_path)
-    signal_after_task(first, job, task=1, signum=0)  # signal 0: only wait for task 1
-    code, _, err = finish(start_cli(*SLOW, f"hydra.run.dir={job}", cwd=tmp_path))
-    assert not (job / "results.json").exists()  # nothing written by the second ...
-    assert first.poll() is None  # ... refused while the first still ran
+    signal_after_task(first, job, task=1, signum=signal.SIGSTOP)  # held while the second runs
+    try:
+        code, _, err = finish(start_cli(*SLOW, f"hydra.run.dir={job}", cwd=tmp_path))
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert code == 2, err[-3000:]
     assert err.startswith(f"cgl: error: {job} is in use by another run: PID {first.pid} on ")
     assert f"host {socket.gethostname()}, since " in err and "Traceback" not in err
+    assert not (job / "results.json").exists()  # nothing written by the second
     code, _, err = finish(first)
     assert code == 0, err[-3000:]
     result = json.loads((job / "results.json").read_text())
     assert result["status"] == "completed" and result["attempt"] == 1  # the first's, whole
     assert sorted(p.name for p in job.iterdir()) == [".hydra", "main.log", "results.json"]
+    assert "is in use" not in (job / "main.log").read_text()  # refused before Hydra wrote
 
 
 def test_a_killed_holders_lock_is_taken_over_and_the_run_resumes(tmp_path):
@@ -70,22 +73,23 @@ def test_a_killed_holders_lock_is_taken_over_and_the_run_resumes(tmp_path):
 
 def test_a_sweep_launched_twice_at_once_runs_every_job_once(tmp_path):
     """Two joblib sweeps into one sweep directory, started together: each job is trained by
-    one of them; the other skips it (held) or finds it finished."""
+    one of them, which writes its results.json; the other skips it, held or finished."""
     sweep = tmp_path / "sweep"
-    args = [*SLOW, "epochs=60", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args = [*SLOW, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     args += [f"hydra.sweep.dir={sweep}", "-m", "lamb=1,10"]
     procs = [start_cli(*args, cwd=tmp_path) for _ in range(2)]
     outs = [finish(proc) for proc in procs]
     assert [code for code, _, _ in outs] == [0, 0], outs[0][2][-2000:] + outs[1][2][-2000:]
     logs = {job: (sweep / job / "main.log").read_text() for job in ("0", "1")}
-    for job, log in logs.items():
-        assert log.count("NCClassILMASTrainer on synthetic nc/classil: 4 tasks") == 1, (
-            log
-        )  # set up and trained once
-        assert log.count("results: ") == 1
+    for log in logs.values():
+        assert log.count("NCClassILMASTrainer on synthetic nc/classil: 4 tasks") == 1, log
+        assert log.count("results: ") == 1  # one run wrote results.json
+        skipped = log.count("is in use by another run") + log.count("finished run (completed)")
+        assert skipped == 1, log
+    for job in ("0", "1"):
         result = json.loads((sweep / job / "results.json").read_text())
         assert result["status"] == "completed" and result["attempt"] == 1
-    assert any("is in use by another run" in log for log in logs.values())  # they did collide
+    print({job: "in use" if "in use" in log else "finished" for job, log in logs.items()})
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(tmp_path, monkeypatch):
@@ -204,3 +208,14 @@ def test_run_refuses_a_held_directory_before_reading_or_writing_anything(tmp_pat
         with pytest.raises(joblock.JobDirBusyError, match=f"PID {os.getpid()}"):
             run(make_cfg(*FAST, *NODES), output_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_the_preflight_leaves_a_held_directory_to_its_holder(tmp_path):
+    """A sweep's preflight reads no job directory another process holds (its checkpoint may
+    be changing): the job is skipped when its turn comes, the sweep is not refused."""
+    cfg = make_cfg(*FAST, *NODES)
+    (tmp_path / "checkpoint.pt").write_bytes(b"half written")
+    with joblock.hold(tmp_path, cfg.lock):
+        preflight.check_job(cfg, tmp_path, "hydra.sweep.dir")
+    with pytest.raises(ConfigError, match="cannot be read as a cgl checkpoint"):
+        preflight.check_job(cfg, tmp_path, "hydra.sweep.dir")  # free: read, and refused
