@@ -45,7 +45,7 @@ def test_a_second_process_on_a_held_directory_refuses_and_the_first_completes(tm
     finally:
         os.kill(first.pid, signal.SIGCONT)
     assert code == 2, err[-3000:]
-    assert err.startswith(f"cgl: error: {job} is in use by another run: PID {first.pid} on ")
+    assert f"cgl: error: {job} is in use by another run: PID {first.pid} on " in err
     assert f"host {socket.gethostname()}, since " in err and "Traceback" not in err
     assert not (job / "results.json").exists()  # nothing written by the second
     code, _, err = finish(first)

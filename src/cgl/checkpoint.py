@@ -27,7 +27,7 @@ FILE_MODE = 0o644  # readable by the group, like the rest of the job directory
 def save_atomic(path: Path, payload: dict[str, Any], previous: Path | None = None) -> Path:
     """torch.save through a temp file in the same directory, then rename it into place: a
     reader, or a rerun after SIGKILL, sees the previous checkpoint or the new one, whole.
-    With `previous`, the file at `path` is first renamed there (once the new one is on disk)."""
+    With `previous`, the file at `path` is kept there (once the new one is on disk)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -36,12 +36,22 @@ def save_atomic(path: Path, payload: dict[str, Any], previous: Path | None = Non
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         if previous is not None and path.exists():
-            os.replace(path, previous)
+            _keep_as(path, previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _keep_as(path: Path, previous: Path) -> None:
+    """Make `previous` the file now at `path`: a hard link, so that `path` never goes missing
+    for a reader; a rename on file systems without hard links."""
+    previous.unlink(missing_ok=True)
+    try:
+        os.link(path, previous)
+    except OSError:
+        os.replace(path, previous)
 
 
 def load(path: Path) -> dict[str, Any]:

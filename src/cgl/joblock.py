@@ -93,14 +93,12 @@ def is_held(job_dir: Path, settings: Any) -> bool:
     """Whether a live process holds `job_dir`, asked without touching anything (the
     preflight's question): a marker whose holder runs on this host, or on another host with a
     heartbeat younger than `settings.stale_after`. A marker without a record (its holder is
-    starting or finishing) counts as held."""
+    starting or finishing) is judged by its heartbeat alone."""
     age = heartbeat_age(job_dir)
     if age is None:
         return False
     holder = Holder.read(job_dir)
-    if holder is None:
-        return True
-    if holder.host == socket.gethostname():
+    if holder is not None and holder.host == socket.gethostname():
         return holder.alive_here()
     return age < settings.stale_after
 
