@@ -32,7 +32,16 @@ import yaml
 CHOICES = ("dataset", "level", "scenario", "method", "model", "trainer", "protocol")
 SUMMARY = ("AP", "AF", "FWT", "val_AP")
 # Override keys that change where or how a run is shown, not what it computes.
-NOT_HYPERPARAMETERS = ("seed", "progress", "device", "data_dir", "logger", "hydra", "resume")
+NOT_HYPERPARAMETERS = (
+    "seed",
+    "progress",
+    "device",
+    "data_dir",
+    "logger",
+    "hydra",
+    "resume",
+    "lock",
+)
 #: Statuses of a run that ended: its outcome belongs to its configuration.
 FINISHED = ("completed", "diverged", "failed")
 

@@ -10,7 +10,8 @@ finished work nor mix two experiments in one directory:
   newest cannot be read, the run resumes from the one before (one task more to redo) and
   says so;
 - results.json or checkpoint of another config: refused, nothing is overwritten;
-- nothing of ours: a fresh start. `resume=false` always starts over and discards both files.
+- nothing of ours: a fresh start. `resume=false` always starts over and discards results.json
+  and the checkpoints.
 
 "Same config" ignores the keys that change how a run is shown, where its inputs are found or
 how many threads compute it, not what it computes (IGNORED_KEYS).
