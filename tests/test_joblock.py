@@ -16,16 +16,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FAST, make_cfg
-from processes import finish, signal_after_task, start_cli
+from conftest import FAST, make_cfg, run_cli
+from processes import finish, signal_after_task, start_cli, tasks_done
 
 from cgl import checkpoint, joblock, preflight
 from cgl.errors import ConfigError
 from cgl.experiment import run
 
 NODES = ["dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
-# Half a second per task: a SIGKILL sent after task 1 lands in task 2.
-SLOW = ["logger=none", "progress=false", "patience=1000", "epochs=50", *NODES]
+# A few tenths of a second per task: long enough to stop the run (SIGSTOP) during its run.
+SLOW = ["logger=none", "progress=false", "patience=1000", "epochs=30", *NODES]
 #: fast settings for the in-process lock tests (the marker records stale_after: all agree)
 QUICK = SimpleNamespace(heartbeat=0.1, stale_after=0.5)
 
@@ -59,14 +59,16 @@ def test_a_second_process_on_a_held_directory_refuses_and_the_first_completes(tm
 def test_a_killed_holders_lock_is_taken_over_and_the_run_resumes(tmp_path):
     job = tmp_path / "run"
     proc = start_cli(*SLOW, f"hydra.run.dir={job}", cwd=tmp_path)
-    signal_after_task(proc, job, task=1, signum=signal.SIGKILL)
+    signal_after_task(proc, job, task=1, signum=signal.SIGSTOP)
+    done = tasks_done(job)  # 1, or 2 on a slow machine: the process stands still now
+    os.kill(proc.pid, signal.SIGKILL)
     assert finish(proc)[0] == -signal.SIGKILL
     assert (job / joblock.LOCK_NAME).exists()  # SIGKILL leaves the lock behind
     code, out, err = finish(start_cli(*SLOW, f"hydra.run.dir={job}", cwd=tmp_path))
     assert code == 0, err[-3000:]
     assert f"took over the lock left by PID {proc.pid} on host" in out
     assert "that process is gone" in out
-    assert "resuming at task 2/4: 1 finished task(s) restored" in out
+    assert f"resuming at task {done + 1}/4: {done} finished task(s) restored" in out
     assert json.loads((job / "results.json").read_text())["status"] == "completed"
     assert not (job / joblock.LOCK_NAME).exists()
 
@@ -90,6 +92,24 @@ def test_a_sweep_launched_twice_at_once_runs_every_job_once(tmp_path):
         result = json.loads((sweep / job / "results.json").read_text())
         assert result["status"] == "completed" and result["attempt"] == 1
     print({job: "in use" if "in use" in log else "finished" for job, log in logs.items()})
+
+
+def test_a_sweep_skips_a_held_job_and_the_same_command_later_runs_it(tmp_path):
+    """Hydra's basic launcher: job 0's directory is held (here, by this test), job 1 runs;
+    once it is free, the same command runs job 0 and skips the finished job 1."""
+    sweep = tmp_path / "sweep"
+    args = [*FAST, "epochs=3", *NODES, f"hydra.sweep.dir={sweep}", "-m", "lamb=1,10"]
+    with joblock.hold(sweep / "0", QUICK):
+        proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"skipped: {sweep / '0'} is in use by another run: PID {os.getpid()}" in proc.stdout
+    assert not (sweep / "0" / "results.json").exists()
+    assert json.loads((sweep / "1" / "results.json").read_text())["status"] == "completed"
+
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((sweep / "0" / "results.json").read_text())["status"] == "completed"
+    assert f"{sweep / '1'} already holds this configuration's finished run" in proc.stdout
 
 
 def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(tmp_path, monkeypatch):
