@@ -180,6 +180,15 @@ def test_another_hosts_lock_with_an_old_heartbeat_is_taken_over(tmp_path, caplog
     assert not (tmp_path / joblock.LOCK_NAME).exists()
 
 
+def test_where_names_cannot_be_swapped_a_stale_lock_is_still_taken_over(tmp_path, monkeypatch):
+    """NFS and Lustre lack the atomic swap of names filelock takes a marker over with."""
+    monkeypatch.setattr("filelock._soft._exclusive._recovery.exchange_names", lambda *_: False)
+    plant_lock(tmp_path, socket.gethostname(), 4242, heartbeat_age=3600)  # PID 4242: gone
+    with joblock.hold(tmp_path, QUICK):
+        assert json.loads((tmp_path / joblock.HOLDER_NAME).read_text())["pid"] == os.getpid()
+    assert sorted(tmp_path.iterdir()) == []  # no marker left aside
+
+
 def test_another_hosts_lock_with_a_fresh_heartbeat_is_not(tmp_path):
     plant_lock(tmp_path, "elsewhere", 4242, heartbeat_age=0)
     assert joblock.is_held(tmp_path, QUICK)

@@ -13,6 +13,8 @@ every `lock.heartbeat` seconds. A marker left by a dead process is taken over:
   and filelock has then watched the marker stay unchanged for `lock.stale_after` seconds more
   (so a clock that runs ahead, or a file system that caches file times, cannot make a live
   holder look dead). Every run on one directory must use the same `lock.stale_after`.
+  On file systems where filelock cannot take a marker over (NFS, Lustre: see
+  `_remove_if_unchanged`), this rule also applies to a dead holder on the same host.
 
 Beside the marker, `job.lock.json` says since when the holder holds it, for the messages.
 """
@@ -145,14 +147,18 @@ def _acquire(lease: SoftFileLease, job_dir: Path, settings: Any) -> None:
             age = heartbeat_age(job_dir)
             if age is None or age < settings.stale_after:
                 raise JobDirBusyError(busy_message(job_dir, settings)) from None
-        holder = Holder.read(job_dir)
+        holder, watched = Holder.read(job_dir), (job_dir / LOCK_NAME).stat()
         log.warning(
             "%s is locked by %s: watching it %g s more before taking it over",
             job_dir,
             holder.describe(age) if holder else "an unknown process",
             settings.stale_after,
         )
-        lease.acquire(timeout=settings.stale_after + settings.heartbeat)
+        try:
+            lease.acquire(timeout=settings.stale_after + settings.heartbeat)
+        except Timeout:
+            _remove_if_unchanged(job_dir / LOCK_NAME, watched)
+            lease.acquire(blocking=False)
     except Timeout:
         raise JobDirBusyError(busy_message(job_dir, settings)) from None
     except LeaseSettingsMismatch:
@@ -163,10 +169,32 @@ def _acquire(lease: SoftFileLease, job_dir: Path, settings: Any) -> None:
         ) from None
 
 
+def _remove_if_unchanged(marker: Path, watched: os.stat_result) -> None:
+    """filelock takes a stale marker over by swapping two names atomically (renameat2), which
+    NFS and Lustre do not offer: there it gives up. Then remove the marker by hand if it is
+    still the very file watched, unchanged: moved aside first (atomic), and put back if a
+    contender's new marker was moved instead."""
+    aside = marker.with_name(f"{marker.name}.stale.{os.getpid()}")
+    try:
+        os.rename(marker, aside)
+    except FileNotFoundError:
+        return
+    moved = aside.stat()
+    if (moved.st_ino, moved.st_mtime_ns) != (watched.st_ino, watched.st_mtime_ns):
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, marker)
+    aside.unlink()
+
+
 def busy_message(job_dir: Path, settings: Any) -> str:
     """One paragraph: who holds `job_dir`, and what to do."""
     holder, age = Holder.read(job_dir), heartbeat_age(job_dir)
     who = holder.describe(age) if holder else "a process that is just starting or finishing"
+    if holder and holder.host == socket.gethostname() and not holder.alive_here():
+        who += (  # only where filelock cannot take a marker over: see _remove_if_unchanged
+            f" (gone; on this file system its lock is taken over once its heartbeat is "
+            f"{settings.stale_after:g} s old)"
+        )
     stop = f" (kill {holder.pid} on {holder.host})" if holder else ""
     return (
         f"{job_dir} is in use by another run: {who}. Nothing was done here, so that two "
