@@ -137,8 +137,9 @@ def hold(job_dir: Path, settings: Any) -> Iterator[None]:
 
 
 def _acquire(lease: SoftFileLease, job_dir: Path, settings: Any) -> None:
-    """Take the lock at once, or, when another host's holder has missed its heartbeats for
-    `stale_after`, after watching it for `stale_after` more; otherwise refuse."""
+    """Take the lock at once, or, when its holder has missed its heartbeats for `stale_after`
+    (a holder on another host, or any where filelock cannot take a marker over), after
+    watching it for `stale_after` more; otherwise refuse."""
     try:
         try:
             lease.acquire(blocking=False)
@@ -147,7 +148,7 @@ def _acquire(lease: SoftFileLease, job_dir: Path, settings: Any) -> None:
             age = heartbeat_age(job_dir)
             if age is None or age < settings.stale_after:
                 raise JobDirBusyError(busy_message(job_dir, settings)) from None
-        holder, watched = Holder.read(job_dir), (job_dir / LOCK_NAME).stat()
+        holder, watched = Holder.read(job_dir), _marker_stat(job_dir)
         log.warning(
             "%s is locked by %s: watching it %g s more before taking it over",
             job_dir,
@@ -169,11 +170,20 @@ def _acquire(lease: SoftFileLease, job_dir: Path, settings: Any) -> None:
         ) from None
 
 
-def _remove_if_unchanged(marker: Path, watched: os.stat_result) -> None:
+def _marker_stat(job_dir: Path) -> os.stat_result | None:
+    try:
+        return (job_dir / LOCK_NAME).stat()
+    except FileNotFoundError:  # released meanwhile
+        return None
+
+
+def _remove_if_unchanged(marker: Path, watched: os.stat_result | None) -> None:
     """filelock takes a stale marker over by swapping two names atomically (renameat2), which
     NFS and Lustre do not offer: there it gives up. Then remove the marker by hand if it is
     still the very file watched, unchanged: moved aside first (atomic), and put back if a
     contender's new marker was moved instead."""
+    if watched is None:
+        return
     aside = marker.with_name(f"{marker.name}.stale.{os.getpid()}")
     try:
         os.rename(marker, aside)
