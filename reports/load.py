@@ -45,6 +45,7 @@ NOT_HYPERPARAMETERS = (
     "hydra",
     "resume",
     "hparams_search",
+    "lock",
 )
 #: Statuses of a run that ended: its outcome belongs to its configuration.
 FINISHED = ("completed", "diverged", "failed")

@@ -1,4 +1,6 @@
-"""Task-level checkpoints: one file per job directory, replaced atomically after every task.
+"""Task-level checkpoints: two generations per job directory, replaced atomically after every
+task. The newest is `checkpoint.pt`; the one before stays (as `checkpoint.prev.pt`) until the
+newest is whole on disk, so a newest file damaged after all costs one task, not the run.
 
 The trainer loop is the only writer (`BaseTrainer.run`); `cgl.resume` is the only reader
 that decides what a rerun does with it. The file holds tensors, numbers, strings and plain
@@ -22,9 +24,10 @@ FORMAT = "cgl-checkpoint/1"
 FILE_MODE = 0o644  # readable by the group, like the rest of the job directory
 
 
-def save_atomic(path: Path, payload: dict[str, Any]) -> Path:
+def save_atomic(path: Path, payload: dict[str, Any], previous: Path | None = None) -> Path:
     """torch.save through a temp file in the same directory, then rename it into place: a
-    reader, or a rerun after SIGKILL, sees the previous checkpoint or the new one, whole."""
+    reader, or a rerun after SIGKILL, sees the previous checkpoint or the new one, whole.
+    With `previous`, the file at `path` is kept there (once the new one is on disk)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -32,11 +35,23 @@ def save_atomic(path: Path, payload: dict[str, Any]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
+        if previous is not None and path.exists():
+            _keep_as(path, previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _keep_as(path: Path, previous: Path) -> None:
+    """Make `previous` the file now at `path`: a hard link, so that `path` never goes missing
+    for a reader; a rename on file systems without hard links."""
+    previous.unlink(missing_ok=True)
+    try:
+        os.link(path, previous)
+    except OSError:
+        os.replace(path, previous)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -128,6 +143,7 @@ class TaskCheckpoint:
     from (None: start at the first task) and the seconds earlier attempts took."""
 
     path: Path
+    previous: Path
     config_json: str
     attempt: int = 1
     trainer_state: dict[str, Any] | None = None
@@ -135,13 +151,16 @@ class TaskCheckpoint:
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
-    def after(cls, saved: dict[str, Any] | None, path: Path, config_json: str) -> TaskCheckpoint:
+    def after(
+        cls, saved: dict[str, Any] | None, path: Path, previous: Path, config_json: str
+    ) -> TaskCheckpoint:
         """The checkpoint of the attempt that follows `saved` (a file `save` wrote, as loaded),
-        or of a fresh start when there is none."""
+        or of a fresh start when there is none; `previous` keeps the generation before."""
         if saved is None:
-            return cls(path, config_json)
+            return cls(path, previous, config_json)
         return cls(
             path,
+            previous,
             config_json,
             attempt=saved["attempt"] + 1,
             trainer_state=saved["trainer"],
@@ -162,8 +181,10 @@ class TaskCheckpoint:
                 "seconds": self.seconds(),
                 "trainer": trainer_state,
             },
+            previous=self.previous,
         )
 
     def discard(self) -> None:
         """A run that reached its final status needs no checkpoint (it is never resumed)."""
         self.path.unlink(missing_ok=True)
+        self.previous.unlink(missing_ok=True)

@@ -45,13 +45,17 @@ def run_job(cfg: DictConfig) -> float:
 
     The job first takes its share of the cores (`cgl.launchers`). A job refused while setting
     up (e.g. its dataset is missing offline) removes the directory Hydra made for it; a job
+    of a sweep whose directory another process holds is reported and skipped (`cgl.joblock`;
+    the same command later runs it like any unfinished job); a job
     stopped by a signal ends the process with 128 + the signal's number, which also stops a
     sweep, unless submitit requeues it after a preemption or it ran in a joblib worker
     (`cgl.launchers.end_stopped_job`).
     """
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from cgl.experiment import run
+    from cgl.joblock import JobDirBusyError
     from cgl.launchers import (
         end_stopped_job,
         requeue_if_preempted,
@@ -67,6 +71,11 @@ def run_job(cfg: DictConfig) -> float:
         return math.nan
     try:
         result = run(cfg)
+    except JobDirBusyError as err:  # the directory is another process's: never removed
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            refuse(err)
+        log.warning("skipped: %s", err)
+        return math.nan
     except CglError as err:
         remove_created(Path(HydraConfig.get().runtime.output_dir))
         refuse(err)  # here, not raised through Hydra, which would print the job's overrides too

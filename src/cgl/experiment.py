@@ -32,10 +32,18 @@ from cgl.checkpoint import TaskCheckpoint
 from cgl.datasets.layout import with_feature_layout
 from cgl.errors import CglError, ConfigError
 from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
+from cgl.joblock import hold
 from cgl.launchers import preemption_signals
 from cgl.losses import ClassBalancedCrossEntropy
 from cgl.metrics import summarize
-from cgl.resume import CHECKPOINT_NAME, RESULTS_NAME, JobPlan, identity, plan_job
+from cgl.resume import (
+    CHECKPOINT_NAME,
+    PREVIOUS_NAME,
+    RESULTS_NAME,
+    JobPlan,
+    identity,
+    plan_job,
+)
 from cgl.scenarios.common import INCR_TYPES
 from cgl.scenarios.protocols import plan_tasks
 from cgl.sinks import WandbLogger, run_name, write_json_atomic
@@ -174,25 +182,37 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
     out_dir, group, overrides = job_context(output_dir)
     check_output_dir(out_dir, "output_dir" if output_dir is not None else "hydra.run.dir")
     config = OmegaConf.to_container(cfg, resolve=True)
-    plan = plan_job(out_dir, config, resume=cfg.resume)
-    if plan.action == "skip":
-        status = plan.results["status"]
-        log.info(
-            "%s already holds this configuration's finished run (%s): skipped. "
-            "resume=false runs it again.",
-            out_dir,
-            status,
-        )
-        return Result(status, out_dir / RESULTS_NAME, plan.results, skipped=True)
-    with stop_on_signals(preemption_signals()) as stop:
-        result = _run(cfg, config, out_dir, group, overrides, plan)
+    with hold(out_dir, cfg.lock):  # one process per job directory (cgl.joblock)
+        plan = plan_job(out_dir, config, resume=cfg.resume)
+        if plan.action == "skip":
+            status = plan.results["status"]
+            log.info(
+                "%s already holds this configuration's finished run (%s): skipped. "
+                "resume=false runs it again.",
+                out_dir,
+                status,
+            )
+            return Result(status, out_dir / RESULTS_NAME, plan.results, skipped=True)
+        if plan.damaged:  # the generation before was loaded: it takes the damaged one's place
+            log.warning(
+                "%s; resuming from the checkpoint before it (%s, %d finished task(s)), one "
+                "task more to redo. The damaged file is removed.",
+                plan.damaged,
+                PREVIOUS_NAME,
+                plan.tasks_done,
+            )
+            (out_dir / CHECKPOINT_NAME).unlink()
+        with stop_on_signals(preemption_signals()) as stop:
+            result = _run(cfg, config, out_dir, group, overrides, plan)
     result.signal = stop.signum
     return result
 
 
 def _run(cfg, config, out_dir: Path, group, overrides, plan: JobPlan) -> Result:
     """Set up and train; whatever happens after set-up, results.json says what it was."""
-    checkpoint = TaskCheckpoint.after(plan.checkpoint, out_dir / CHECKPOINT_NAME, identity(config))
+    checkpoint = TaskCheckpoint.after(
+        plan.checkpoint, out_dir / CHECKPOINT_NAME, out_dir / PREVIOUS_NAME, identity(config)
+    )
     seed_everything(cfg.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     scenario = trainer = wandb_logger = payload = None

@@ -6,7 +6,9 @@ another config would already have overwritten its `.hydra/`. This callback, name
 `conf/hydra/default.yaml`, runs first: for a single run on the composed config; for a sweep
 on every job's config, composed as the launcher will compose it, so one bad value refuses
 the whole sweep before its first job starts. It validates the config, the output directory
-and what the job directory already holds (`cgl.resume`).
+and what the job directory already holds (`cgl.resume`). A job directory that another live
+process holds (`cgl.joblock`) refuses a single run; in a sweep it is left to that process,
+unread (it may be changing), and the job is skipped when its turn comes.
 
 Hydra turns an exception raised by a callback into a warning and goes on, so a refusal
 leaves here as `Refused`, a BaseException that `cgl.cli.exit_on_user_error` prints.
@@ -28,6 +30,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cgl.errors import CglError
+from cgl.joblock import JobDirBusyError, busy_message, is_held
 from cgl.resume import check_job_dir
 from cgl.validation import check_output_dir, validate
 
@@ -63,6 +66,8 @@ class Preflight(Callback):
         job_dir = Path(config.hydra.run.dir).absolute()
         with _refusing():
             check_job(config, job_dir, "hydra.run.dir")
+            if is_held(job_dir, config.lock):
+                raise JobDirBusyError(busy_message(job_dir, config.lock))
         if not job_dir.exists():
             _created[job_dir] = _outermost_missing(job_dir)
 
@@ -84,10 +89,12 @@ class Preflight(Callback):
 
 
 def check_job(config: DictConfig, job_dir: Path, dir_key: str, runs_here: bool = True) -> None:
-    """Everything `cgl.experiment.run` would refuse before training, for one job."""
+    """Everything `cgl.experiment.run` would refuse before training, for one job; what its
+    directory holds only if no other live process holds the directory."""
     check_output_dir(job_dir, dir_key)
     validate(config, runs_here)
-    check_job_dir(job_dir, job_container(config), resume=config.resume)
+    if not is_held(job_dir, config.lock):
+        check_job_dir(job_dir, job_container(config), resume=config.resume)
 
 
 def job_container(config: DictConfig) -> dict[str, Any]:

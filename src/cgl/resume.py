@@ -6,9 +6,12 @@ finished work nor mix two experiments in one directory:
 - results.json says `completed` or `diverged` for the same config: skip (the outcome would
   be the same; `diverged` is a result too, reproduced exactly by the same seed);
 - a checkpoint for the same config (the run was interrupted, killed or failed): resume after
-  its last finished task;
+  its last finished task. The trainer keeps two generations (`cgl.checkpoint`): when the
+  newest cannot be read, the run resumes from the one before (one task more to redo) and
+  says so;
 - results.json or checkpoint of another config: refused, nothing is overwritten;
-- nothing of ours: a fresh start. `resume=false` always starts over and discards both files.
+- nothing of ours: a fresh start. `resume=false` always starts over and discards results.json
+  and the checkpoints.
 
 "Same config" ignores the keys that change how a run is shown, where its inputs are found or
 how many threads compute it, not what it computes (IGNORED_KEYS).
@@ -28,18 +31,21 @@ log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.json"
 CHECKPOINT_NAME = "checkpoint.pt"  # written by the trainer loop through cgl.checkpoint
+PREVIOUS_NAME = "checkpoint.prev.pt"  # the generation before CHECKPOINT_NAME
 FINAL_STATUSES = ("completed", "diverged")
-IGNORED_KEYS = ("progress", "logger", "resume", "data_dir", "threads")
+IGNORED_KEYS = ("progress", "logger", "resume", "data_dir", "threads", "lock")
 
 
 @dataclass(frozen=True)
 class JobPlan:
     """What to do in a job directory. `checkpoint` is the loaded file when resuming,
-    `results` the finished run's results.json when skipping."""
+    `results` the finished run's results.json when skipping; `damaged` says why the newest
+    checkpoint could not be read when the one before was loaded instead."""
 
     action: str  # "fresh", "resume" or "skip"
     checkpoint: dict[str, Any] | None = None
     results: dict[str, Any] | None = None
+    damaged: str | None = None
 
     @property
     def tasks_done(self) -> int:
@@ -55,9 +61,10 @@ def identity(config: dict[str, Any]) -> str:
 def plan_job(job_dir: Path, config: dict[str, Any], resume: bool = True) -> JobPlan:
     """Read results.json and the checkpoint in `job_dir` and decide (see the module docstring).
     Raises ConfigError when they belong to another config or cannot be read."""
-    results_path, checkpoint_path = job_dir / RESULTS_NAME, job_dir / CHECKPOINT_NAME
+    results_path = job_dir / RESULTS_NAME
+    generations = [job_dir / CHECKPOINT_NAME, job_dir / PREVIOUS_NAME]
     if not resume:
-        for path in (results_path, checkpoint_path):
+        for path in (results_path, *generations):
             if path.exists():
                 log.info("resume=false: discarding %s", path)
                 path.unlink()
@@ -68,18 +75,39 @@ def plan_job(job_dir: Path, config: dict[str, Any], resume: bool = True) -> JobP
         _refuse_other_config(job_dir, json.loads(identity(results.get("config") or {})), config)
         if results.get("status") in FINAL_STATUSES:
             return JobPlan("skip", results=results)
-    if checkpoint_path.exists():
-        checkpoint = _read_checkpoint(checkpoint_path)
-        if checkpoint["config"] != wanted:
-            _refuse_other_config(job_dir, json.loads(checkpoint["config"]), config)
-        return JobPlan("resume", checkpoint=checkpoint)
-    return JobPlan("fresh")
+    checkpoint, damaged = _newest_readable([path for path in generations if path.exists()])
+    if checkpoint is None:
+        return JobPlan("fresh")
+    if checkpoint["config"] != wanted:
+        _refuse_other_config(job_dir, json.loads(checkpoint["config"]), config)
+    return JobPlan("resume", checkpoint=checkpoint, damaged=damaged)
+
+
+def _newest_readable(paths: list[Path]) -> tuple[dict[str, Any] | None, str | None]:
+    """The newest of the checkpoint generations that can be read, and why the newest could
+    not be (None when it could). Refuses when none can be read."""
+    problems = []
+    for path in paths:
+        try:
+            content = _read_checkpoint(path)
+        except _UnreadableError as err:
+            problems.append(f"{path} {err}")
+            continue
+        return content, problems[0] if problems else None
+    if problems:
+        names = "them" if len(problems) > 1 else "it"
+        raise ConfigError(
+            f"{'; nor can the one before it: '.join(problems)}. Remove {names}, or pass "
+            f"resume=false to start over in {paths[0].parent}."
+        )
+    return None, None
 
 
 def check_job_dir(job_dir: Path, config: dict[str, Any], resume: bool = True) -> None:
     """`plan_job`'s refusals without acting on anything (the command line calls this for
     every job before Hydra writes into any job directory)."""
-    if resume and ((job_dir / RESULTS_NAME).exists() or (job_dir / CHECKPOINT_NAME).exists()):
+    names = (RESULTS_NAME, CHECKPOINT_NAME, PREVIOUS_NAME)
+    if resume and any((job_dir / name).exists() for name in names):
         plan_job(job_dir, config, resume=True)
 
 
@@ -93,21 +121,21 @@ def _read_results(path: Path) -> dict[str, Any]:
         ) from None
 
 
+class _UnreadableError(Exception):
+    """A checkpoint file that is not a whole cgl checkpoint (the message says why)."""
+
+
 def _read_checkpoint(path: Path) -> dict[str, Any]:
     from cgl import checkpoint  # imports torch: only when there is a checkpoint to read
 
     try:
         content = checkpoint.load(path)
     except Exception as err:  # a truncated or foreign file: torch raises several kinds
-        raise ConfigError(
-            f"{path} cannot be read as a cgl checkpoint ({type(err).__name__}: {err}). "
-            f"Remove it, or pass resume=false to start over in {path.parent}."
+        raise _UnreadableError(
+            f"cannot be read as a cgl checkpoint ({type(err).__name__}: {err})"
         ) from None
     if not isinstance(content, dict) or content.get("format") != checkpoint.FORMAT:
-        raise ConfigError(
-            f"{path} is not a {checkpoint.FORMAT} file. Remove it, or pass resume=false to "
-            f"start over in {path.parent}."
-        )
+        raise _UnreadableError(f"is not a {checkpoint.FORMAT} file")
     return content
 
 

@@ -97,6 +97,14 @@ class LoggerSchema:
 
 
 @dataclass
+class LockSchema:
+    """The job directory's lock (cgl.joblock), in seconds."""
+
+    heartbeat: float = MISSING
+    stale_after: float = MISSING
+
+
+@dataclass
 class Config:
     level: LevelSchema = MISSING
     scenario: ScenarioSchema = MISSING
@@ -127,6 +135,7 @@ class Config:
     progress: bool = MISSING
     resume: bool = MISSING
     threads: int | None = MISSING
+    lock: LockSchema = MISSING
 
 
 ConfigStore.instance().store(name=SCHEMA_NAME, node=Config)

@@ -192,6 +192,14 @@ def _check_root_values(cfg: DictConfig) -> None:
         raise ConfigError(
             f"threads must be at least 1 (null: the job's share of the cores), got {cfg.threads}."
         )
+    _number("lock.heartbeat", cfg.lock.heartbeat, low=0.0, low_open=True)
+    _number(
+        "lock.stale_after",
+        cfg.lock.stale_after,
+        low=cfg.lock.heartbeat,
+        low_open=True,
+        what="(seconds; more than lock.heartbeat)",
+    )
     if cfg.num_tasks is not None and cfg.num_tasks < 1:
         raise ConfigError(
             f"num_tasks must be at least 1 (null: the dataset's default), got {cfg.num_tasks}."
