@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from cgl.algorithms.method import Method, export
-from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, parameter_grads
+from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, PenaltyStep, parameter_grads
 from cgl.algorithms.per_item import mean_item_grads, parameter_modules
 from cgl.algorithms.settings import check_bool, check_nonnegative, check_one_of, check_positive_int
 
@@ -57,12 +57,14 @@ def sample_fisher(
     return mean_item_grads(model, batches, summed_losses, torch.square)
 
 
-class EWCMixin:
+class EWCMixin(PenaltyStep):
     """EWC for any level trainer: put it before the trainer in the bases.
 
     kwargs: `lamb` (strength), `fisher` (sample | batch), `half_penalty` (the paper's 1/2),
     `chunk_size` (items per backward pass of `fisher=sample`).
     """
+
+    penalty_state = "ewc"  # Σ_t lamb/2 F_t (θ - θ*_t)², added to the task loss (PenaltyStep)
 
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
         states = super().initTrainingStates(scenario, model, optimizer)
@@ -72,15 +74,6 @@ class EWCMixin:
             parameter_modules(model)  # refuses a model it cannot split before training, not after
         states["ewc"] = AnchoredPenalty({"fisher": lamb * scale})
         return states
-
-    def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
-        """EWC adds its penalty to the task loss before backpropagation."""
-        penalty = training_states["ewc"].penalty(model)
-        if penalty is not None:
-            results["loss"] = results["loss"] + penalty
-        stats = super().afterInference(results, model, optimizer, _curr_batch, training_states)
-        stats["ewc_penalty"] = 0.0 if penalty is None else float(penalty.detach())
-        return stats
 
     def processAfterTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states

@@ -113,3 +113,21 @@ class AnchoredPenalty:
             term = torch.dot(weights, (theta - anchor).pow(2))
             total = term if total is None else total + term
         return total
+
+
+class PenaltyStep:
+    """Adds a regularizer's penalty to the task loss before backpropagation: put it before a
+    level trainer in the bases. `training_states[penalty_state]` has `penalty(model)`
+    (a tensor, or None while it cannot act); the step's stats log it as `<name>_penalty`."""
+
+    penalty_state: str
+
+    def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
+        """The penalty joins the task loss, then the usual backward, `beforeOptimizerStep`
+        and step."""
+        penalty = training_states[self.penalty_state].penalty(model)
+        if penalty is not None:
+            results["loss"] = results["loss"] + penalty
+        stats = super().afterInference(results, model, optimizer, _curr_batch, training_states)
+        stats[f"{self.penalty_state}_penalty"] = 0.0 if penalty is None else float(penalty.detach())
+        return stats

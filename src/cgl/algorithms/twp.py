@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional
 
 from cgl.algorithms.method import Method, export
-from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, parameter_grads
+from cgl.algorithms.penalty import AnchoredPenalty, NamedTensors, PenaltyStep, parameter_grads
 from cgl.algorithms.settings import check_bool, check_nonnegative, check_number
 from cgl.models.layers import GINLayer
 from cgl.models.sparse_input import SparseProduct, degree_norm, sparse_rows
@@ -141,12 +141,14 @@ def twp_importance(trainer: Any, model: nn.Module, dataset: Any, states: dict, b
     )
 
 
-class TWPMixin:
+class TWPMixin(PenaltyStep):
     """TWP for any level trainer: put it before the trainer in the bases.
 
     kwargs: `lambda_l` (loss importance weight), `lambda_t` (topology importance weight; the
     root key `lamb` sets it), `beta` (weight of the gradient-norm term), `begin_step`.
     """
+
+    penalty_state = "twp"  # the anchored penalty, added to the task loss (PenaltyStep)
 
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
         states = super().initTrainingStates(scenario, model, optimizer)
@@ -160,7 +162,8 @@ class TWPMixin:
         return states
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
-        """Task loss + the anchored penalty + β · the L1 norm of the task loss's gradient."""
+        """Task loss + β · the L1 norm of the task loss's gradient, then the anchored penalty
+        (PenaltyStep)."""
         task_loss = results["loss"]
         beta = float(self.kwargs.get("beta", 0.01))
         flatness = None
@@ -172,14 +175,9 @@ class TWPMixin:
             params = [p for p in model.parameters() if p.requires_grad]
             grads = torch.autograd.grad(task_loss, params, create_graph=True, allow_unused=True)
             flatness = sum(g.abs().sum() for g in grads if g is not None)
-        penalty = training_states["twp"].penalty(model)
-        if penalty is not None:
-            results["loss"] = results["loss"] + penalty
         if flatness is not None and beta > 0:
             results["loss"] = results["loss"] + beta * flatness
-        stats = super().afterInference(results, model, optimizer, _curr_batch, training_states)
-        stats["twp_penalty"] = 0.0 if penalty is None else float(penalty.detach())
-        return stats
+        return super().afterInference(results, model, optimizer, _curr_batch, training_states)
 
     def processAfterTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states

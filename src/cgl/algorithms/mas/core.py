@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cgl.algorithms.penalty import fit_shape
+from cgl.algorithms.penalty import PenaltyStep, fit_shape
 from cgl.algorithms.per_item import OutputsFn, parameter_modules, sample_importance
 
 
@@ -151,13 +151,15 @@ class MASRegularizer:
         return self.lamb * torch.dot(omega, (theta - anchor).pow(2))
 
 
-class MASMixin:
+class MASMixin(PenaltyStep):
     """MAS for any level trainer: put it before the trainer in the bases.
 
     kwargs: `lamb` (penalty weight, default 1.0), `importance` (estimator, default 'batch';
     'cglb': CGLB's squared gradients, averaged over tasks by their item counts),
     `chunk_size` (items per backward pass of the 'sample' estimator, default 8).
     """
+
+    penalty_state = "mas"  # lamb * Σ Ω (θ - θ*)², added to the task loss (PenaltyStep)
 
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
         states = super().initTrainingStates(scenario, model, optimizer)
@@ -170,15 +172,6 @@ class MASMixin:
             parameter_modules(model)  # refuses a model it cannot split before training, not after
         states["mas"] = mas
         return states
-
-    def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
-        """MAS adds lamb * Σ Ω (θ - θ*)² to the task loss before backpropagation."""
-        penalty = training_states["mas"].penalty(model)
-        if penalty is not None:
-            results["loss"] = results["loss"] + penalty
-        stats = super().afterInference(results, model, optimizer, _curr_batch, training_states)
-        stats["mas_penalty"] = 0.0 if penalty is None else float(penalty.detach())
-        return stats
 
     def processAfterTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
