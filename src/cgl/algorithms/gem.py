@@ -91,10 +91,10 @@ class GEMMixin(MemoryMixin):
 
     @property
     def per_task(self) -> int:
-        return int(self.kwargs.get("num_memories", 100)) // self.num_tasks
+        return int(self.kwargs.get("num_memories", 20)) // self.num_tasks
 
     def check_budget(self, scenario) -> None:
-        total = int(self.kwargs.get("num_memories", 100))
+        total = int(self.kwargs.get("num_memories", 20))
         if total == 0:
             return  # no memory: GEM is off
         if self.per_task < 1:
@@ -104,10 +104,13 @@ class GEMMixin(MemoryMixin):
             )
         counts = training_counts(scenario, self.negative_ratio_kept)
         refuse_unfillable(
-            "gem", "num_memories", self.per_task, min(counts),
-            f"{self.per_task} items per task (num_memories // {self.num_tasks}), and the "
-            "smallest task's training items",
-        )  # fmt: skip
+            "gem",
+            f"method.kwargs.num_memories={total} ({self.per_task} per task, num_memories // "
+            f"{self.num_tasks}, from the smallest task's training items)",
+            self.per_task,
+            min(counts),
+            min(counts) * self.num_tasks,
+        )
 
     def _params(self, model) -> list[torch.nn.Parameter]:
         return [p for p in model.parameters() if p.requires_grad]

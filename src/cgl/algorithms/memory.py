@@ -139,12 +139,13 @@ def training_counts(scenario: Any, negative_ratio: int = 0) -> list[int]:
     ]
 
 
-def refuse_unfillable(method: str, key: str, budget: int, available: int, what: str) -> None:
-    """A memory budget the data cannot fill: refused at the start of the run, with numbers."""
-    if budget > available:
+def refuse_unfillable(method: str, setting: str, need: int, available: int, most: int) -> None:
+    """A memory budget the data cannot fill (`need` items where there are `available`):
+    refused at the start of the run, with the numbers and the largest value that fits."""
+    if need > available:
         raise ConfigError(
-            f"method={method}: method.kwargs.{key}={budget} asks for {what}, but the data has "
-            f"only {available}: lower method.kwargs.{key} to at most {available}."
+            f"method={method}: {setting} asks for {need} items where the data has only "
+            f"{available}: lower it to at most {most}."
         )
 
 

@@ -44,10 +44,13 @@ class ReplayMixin(MemoryMixin):
     def check_budget(self, scenario) -> None:
         counts = training_counts(scenario, self.negative_ratio_kept)
         refuse_unfillable(
-            "replay", "memory_size", self.memory_size, sum(counts),
-            f"{self.memory_size} remembered items in all over {scenario.num_tasks} tasks' "
-            "training items",
-        )  # fmt: skip
+            "replay",
+            f"method.kwargs.memory_size={self.memory_size} (in all, over the "
+            f"{scenario.num_tasks} tasks' training items)",
+            self.memory_size,
+            sum(counts),
+            sum(counts),
+        )
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
         rows = self.remembered_rows
