@@ -112,9 +112,8 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
     def with_remembered(self, batch, items, dataset, only=False):
         """The batch's graphs followed by the remembered ones, found by id in `dataset` (a
         task's set holds every graph of the tasks so far)."""
-        positions = torch.searchsorted(self.scenario.current_item_ids(), items["item"].cpu())
-        graphs = dgl.batch([dataset.graphs[i] for i in positions.tolist()])
-        count = positions.numel()
+        graphs = self._remembered_graphs(items["item"], dataset)
+        count = items["item"].numel()
         out = {
             "graph": graphs,
             "label": items["label"].cpu(),
@@ -132,6 +131,16 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
                 [torch.zeros(batch["label"].shape[0], dtype=torch.bool), remembered]
             )
         return out, remembered.to(self.device)
+
+    def _remembered_graphs(self, ids: torch.Tensor, dataset) -> dgl.DGLGraph:
+        """The remembered graphs batched, built once per memory and task (every training
+        batch replays the same ones)."""
+        cached = getattr(self, "_remembered_batch", None)
+        if cached is None or cached[0] is not ids or cached[1] is not dataset:
+            positions = torch.searchsorted(self.scenario.current_item_ids(), ids.cpu())
+            graphs = dgl.batch([dataset.graphs[i] for i in positions.tolist()])
+            cached = self._remembered_batch = (ids, dataset, graphs)
+        return cached[2]
 
     def item_copies(self, dataset, training_states: dict, chunk_size: int) -> Iterator[ItemCopies]:
         """Graphs are independent items already: a batch of `chunk_size` training graphs is
