@@ -35,13 +35,19 @@ TINY = [
     "dataset.loader.links.num_edges=480", "dataset.loader.graphs.num_graphs=96",
 ]  # fmt: skip
 #: A method switched off: its strength at 0, and its other weights too where it has them.
-OFF = {"twp": ["method.kwargs.lambda_l=0", "method.kwargs.beta=0"]}
+OFF = {
+    "twp": ["method.kwargs.lambda_l=0", "method.kwargs.beta=0"],
+    "gem": ["method.kwargs.num_memories=0"],  # its strength is a margin: no memory is off
+}
 #: A bad value of one of each method's own settings, and a phrase its refusal must say.
 BAD = {
     "mas": ("method.kwargs.importance=nope", "importance=nope is not one of"),
     "ewc": ("method.kwargs.fisher=nope", "fisher=nope is not one of"),
     "lwf": ("method.kwargs.T=0", "method.kwargs.T (the distillation temperature)"),
     "twp": ("method.kwargs.beta=-1", "method.kwargs.beta (the weight of the gradient-norm"),
+    "replay": ("method.kwargs.memory_size=0", "method.kwargs.memory_size must be a positive"),
+    "ergnn": ("method.kwargs.sampler_name=nope", "sampler_name=nope is not one of"),
+    "gem": ("method.kwargs.num_memories=-1", "method.kwargs.num_memories (items remembered"),
 }
 
 
@@ -216,8 +222,9 @@ def _assert_same(left, right) -> None:
 @pytest.mark.parametrize("scenario", ["classil", "taskil"])
 def test_no_hidden_label_reaches_it(method, scenario, tmp_path, monkeypatch):
     """Every batch the method's trainer runs inference on (training, validation, its teachers,
-    importance or Fisher passes) shows labels only on the current task's training and
-    validation nodes: test nodes and other tasks' nodes are -1."""
+    importance or Fisher passes, its memory) shows labels only on the current task's training
+    and validation nodes, and, for a method that remembers items, earlier tasks' training
+    nodes: test nodes, other tasks' validation nodes and later tasks' nodes are -1."""
     import cgl.scenarios.nodes as nodes
 
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -243,13 +250,17 @@ def test_no_hidden_label_reaches_it(method, scenario, tmp_path, monkeypatch):
     result = run(cfg, output_dir=tmp_path)
     assert result.status == "completed"
     loader = scenarios[-1]
-    accumulates = trainer_class(method, "nc", scenario, False).uses_accumulated_data
+    cls = trainer_class(method, "nc", scenario, False)
+    accumulates = cls.uses_accumulated_data
+    remembers = getattr(cls, "remembers_past_items", False)
     assert seen
     for labels, task in seen:
         shown = torch.nonzero(labels.view(labels.shape[0], -1)[:, 0] >= 0).view(-1)
         task = min(task, loader.num_tasks - 1)
         tasks = list(range(task + 1)) if accumulates else [task]  # joint: all tasks so far
         allowed = loader.split_mask("train", tasks) | loader.split_mask("val", tasks)
+        if remembers:  # its memory: training nodes of the tasks it has trained
+            allowed |= loader.split_mask("train", list(range(task)))
         if labels.shape[0] == allowed.shape[0]:  # the task's graph: node ids are global
             assert bool(allowed[shown].all()), f"a hidden label was shown in task {task}"
         else:  # a chunk of items in copies: only its training items carry their labels

@@ -117,6 +117,7 @@ class Config:
     seed: int = MISSING
     lamb: float | None = MISSING
     begin_methods: bool = MISSING
+    begin_memory: int | None = MISSING
     lr: float = MISSING
     weight_decay: float = MISSING
     dropout: float = MISSING

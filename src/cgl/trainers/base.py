@@ -388,6 +388,21 @@ class BaseTrainer:
         negatives), so that a pass after training scores what training scored."""
         return batch
 
+    def training_items(self, dataset: Any) -> dict[str, torch.Tensor]:
+        """The task's training items as a memory keeps them (cgl.algorithms.memory): tensors
+        with one row per item, `label` (visible now, hidden once the task is over) and the
+        keys `with_remembered` needs to find the item again in a later task's data."""
+        raise NotImplementedError(f"{type(self).__name__} cannot remember items")
+
+    def with_remembered(
+        self, batch: Any, items: dict[str, torch.Tensor], dataset: Any, only: bool = False
+    ) -> tuple[Any, torch.Tensor]:
+        """A training batch that also holds the remembered `items` (rows of
+        `training_items`), with their own labels (and Task-IL masks), in the current task's
+        `dataset`; with `only`, the remembered items alone (the batch gives the graph). Also
+        returns which of the batch's item rows (in `inference`'s output order) are remembered."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replay items")
+
     def item_copies(
         self, dataset: Any, training_states: dict, chunk_size: int
     ) -> Iterable[ItemCopies]:

@@ -146,6 +146,50 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
             task_masks = task_masks.to(self.device)
         return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)
 
+    def training_items(self, dataset) -> dict[str, torch.Tensor]:
+        """The task's training graphs: scenario-wide ids (`item`), labels and Task-IL masks."""
+        positions = torch.nonzero(dataset.train_mask).view(-1)
+        items = {
+            "item": self.scenario.current_item_ids()[positions],
+            "label": dataset.label[positions],
+        }
+        if dataset.task_specific_mask is not None:
+            items["task_mask"] = dataset.task_specific_mask[positions]
+        return items
+
+    def with_remembered(self, batch, items, dataset, only=False):
+        """The batch's graphs followed by the remembered ones, found by id in `dataset` (a
+        task's set holds every graph of the tasks so far)."""
+        graphs = self._remembered_graphs(items["item"], dataset)
+        count = items["item"].numel()
+        out = {
+            "graph": graphs,
+            "label": items["label"].cpu(),
+            "index": torch.full((count,), -1, dtype=torch.long),
+        }
+        if "task_mask" in items:
+            out["task_mask"] = items["task_mask"].cpu()
+        remembered = torch.ones(count, dtype=torch.bool)
+        if not only:
+            out["graph"] = dgl.batch([batch["graph"], graphs])
+            for key in ("label", "index", "task_mask"):
+                if key in out:
+                    out[key] = torch.cat([batch[key].to(out[key].device), out[key]])
+            remembered = torch.cat(
+                [torch.zeros(batch["label"].shape[0], dtype=torch.bool), remembered]
+            )
+        return out, remembered.to(self.device)
+
+    def _remembered_graphs(self, ids: torch.Tensor, dataset) -> dgl.DGLGraph:
+        """The remembered graphs batched, built once per memory and task (every training
+        batch replays the same ones)."""
+        cached = getattr(self, "_remembered_batch", None)
+        if cached is None or cached[0] is not ids or cached[1] is not dataset:
+            positions = torch.searchsorted(self.scenario.current_item_ids(), ids.cpu())
+            graphs = dgl.batch([dataset.graphs[i] for i in positions.tolist()])
+            cached = self._remembered_batch = (ids, dataset, graphs)
+        return cached[2]
+
     def item_copies(self, dataset, training_states: dict, chunk_size: int) -> Iterator[ItemCopies]:
         """Graphs are independent items already: a batch of `chunk_size` training graphs is
         block-diagonal, and each node belongs to its graph."""

@@ -87,6 +87,36 @@ class LinkTrainer(BaseTrainer):
     def batch_item_ids(self, batch: PairBatch) -> torch.Tensor:
         return batch.item_ids
 
+    def training_items(self, dataset: LinkDataset) -> dict[str, torch.Tensor]:
+        """The task's training pairs as a training step scores them (LP: the positives and
+        negatives drawn for them now), with their labels and Task-IL masks. Node ids are the
+        scenario's: every task's graph holds all nodes."""
+        items: dict[str, list[torch.Tensor]] = {"pair": [], "label": [], "task_mask": []}
+        for batch in self.training_batches(dataset, {}):
+            batch = self.training_batch(batch)
+            items["pair"].append(batch.pairs)
+            items["label"].append(batch.labels)
+            items["task_mask"].append(batch.task_masks)
+        if not items["pair"] or items["task_mask"][0] is None:
+            del items["task_mask"]
+        return {key: torch.cat(value) if value else torch.zeros(0, 2, dtype=torch.long)
+                for key, value in items.items()}  # fmt: skip
+
+    def with_remembered(self, batch: PairBatch, items, dataset, only=False):
+        """The batch's pairs followed by the remembered ones (pairs need no lookup)."""
+        pairs, labels = items["pair"].to(self.device), items["label"].to(self.device)
+        ids = torch.full((pairs.shape[0],), -1, dtype=torch.long, device=self.device)
+        masks = items.get("task_mask")
+        masks = None if masks is None else masks.to(self.device)
+        remembered = torch.ones(pairs.shape[0], dtype=torch.bool, device=self.device)
+        if not only:
+            pairs, labels = torch.cat([batch.pairs, pairs]), torch.cat([batch.labels, labels])
+            ids = torch.cat([batch.item_ids, ids])
+            if masks is not None:
+                masks = torch.cat([batch.task_masks, masks])
+            remembered = torch.cat([torch.zeros_like(batch.item_ids, dtype=torch.bool), remembered])
+        return PairBatch(batch.graph, ids, pairs, labels, masks), remembered
+
     def item_copies(
         self, dataset: LinkDataset, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:

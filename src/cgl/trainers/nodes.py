@@ -36,6 +36,28 @@ def masked_loss(loss_fn, logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
     return loss_fn(logits[visible], labels[visible])
 
 
+def local_nodes(graph: dgl.DGLGraph, nodes: torch.Tensor) -> torch.Tensor:
+    """Where the scenario's (global) node ids sit in `graph`, a subgraph that stores them
+    sorted in ndata[dgl.NID] (a growing graph's task keeps the nodes seen so far)."""
+    if dgl.NID not in graph.ndata:
+        return nodes.to(graph.device)
+    return torch.searchsorted(graph.ndata[dgl.NID], nodes.to(graph.device))
+
+
+def with_labels(
+    data: dict, rows: torch.Tensor, items: dict[str, torch.Tensor], names=("label", "task_mask")
+) -> dict[str, torch.Tensor]:
+    """Copies of a node frame's `label` (and `task_specific_mask`) with the remembered items'
+    own values written at `rows`: the frame itself stays as the scenario gave it."""
+    out = {}
+    for key, frame_key in (("label", "label"), ("task_mask", "task_specific_mask")):
+        if key in items and frame_key in data:
+            values = data[frame_key].clone()
+            values[rows] = items[key].to(values.device)
+            out[frame_key] = values
+    return out
+
+
 class WholeGraph(NamedTuple):
     """A batch that is the whole graph; `mask` picks the nodes it predicts."""
 
@@ -145,6 +167,27 @@ class NCTrainer(ClassificationEvents, BaseTrainer):
         task_masks = graph.ndata.get("task_specific_mask")
         return model.observed_logits(graph, graph.ndata["feat"], task_masks=task_masks)[mask]
 
+    def training_items(self, dataset: dgl.DGLGraph) -> dict[str, torch.Tensor]:
+        """The training nodes: their scenario-wide ids (`item`), labels and Task-IL masks."""
+        nodes = torch.nonzero(dataset.ndata["train_mask"]).view(-1)
+        ids = dataset.ndata[dgl.NID] if dgl.NID in dataset.ndata else dataset.nodes()
+        items = {"item": ids[nodes], "label": dataset.ndata["label"][nodes]}
+        if "task_specific_mask" in dataset.ndata:
+            items["task_mask"] = dataset.ndata["task_specific_mask"][nodes]
+        return items
+
+    def with_remembered(self, batch, items, dataset, only=False):
+        """The whole graph predicts its mask's nodes and the remembered ones, in one forward
+        (BeGin's ER-GNN scores its buffer in the training pass), labels on a local copy."""
+        graph, mask = batch
+        nodes = local_nodes(graph, items["item"])
+        view = graph.local_var()
+        view.ndata.update(with_labels(graph.ndata, nodes, items))
+        remembered = torch.zeros_like(mask)
+        remembered[nodes] = True
+        predicted = remembered if only else mask | remembered
+        return WholeGraph(view, predicted), remembered[predicted]
+
     def item_copies(
         self, dataset: dgl.DGLGraph, training_states: dict, chunk_size: int
     ) -> Iterator[ItemCopies]:
@@ -252,6 +295,27 @@ class NCMinibatchTrainer(NCTrainer):
         _, _, blocks = batch
         task_masks = blocks[-1].dstdata.get("task_specific_mask")
         return model.observed_logits(blocks, blocks[0].srcdata["feat"], task_masks=task_masks)
+
+    def with_remembered(self, batch, items, dataset, only=False):
+        """Blocks sampled afresh (the training fanouts) for the batch's nodes followed by the
+        remembered ones, which carry their own labels."""
+        graph = self._looped(dataset)
+        nodes = local_nodes(graph, items["item"].cpu())
+        seeds = nodes if only else torch.cat([batch[1].to(nodes.device), nodes])
+        sampler = dgl.dataloading.NeighborSampler(self.fanouts)
+        input_nodes, output_nodes, blocks = sampler.sample_blocks(graph, seeds)
+        remembered = torch.zeros(seeds.numel(), dtype=torch.bool)
+        remembered[seeds.numel() - nodes.numel() :] = True
+        blocks[-1].dstdata.update(with_labels(blocks[-1].dstdata, remembered, items))
+        blocks = [block.to(self.device) for block in blocks]
+        return (input_nodes, output_nodes, blocks), remembered.to(self.device)
+
+    def _looped(self, dataset: dgl.DGLGraph) -> dgl.DGLGraph:
+        """The task's self-looped graph, built once per task (each replayed batch samples it)."""
+        cached = getattr(self, "_looped_graph", None)
+        if cached is None or cached[0] is not dataset:
+            cached = self._looped_graph = (dataset, with_self_loops(dataset))
+        return cached[1]
 
     def item_copy_outputs(self, model, batch) -> torch.Tensor:
         """Per-item importance runs on the items' receptive fields cut as graphs (the model
