@@ -32,7 +32,7 @@ BAD_INPUTS = [
     (["lamd=1"], "There is no config key lamd. Did you mean lamb?"),
     (["+lamd=1"], "There is no config key lamd: nothing reads it. Did you mean lamb?"),
     (["level.nme=nc"], "There is no config key level.nme. Did you mean level.name?"),
-    (["method=nosuch"], "The options for method are bare, ewc, joint, lwf, mas, twp"),
+    (["method=nosuch"], "The options for method are bare, ergnn, ewc, gem, joint, lwf, mas,"),
     (["dataset=cor"], "Did you mean dataset=cora?"),
     # values out of range: cgl.validation
     (["seed=-1"], "seed must be an integer in [0, 2^32), got -1"),
