@@ -40,7 +40,8 @@ class Method:
     for bare); `title` is the method's part of BeGin's class names; `supports` the level ->
     scenarios it runs on; `minibatch` whether node level also runs with `trainer=minibatch`;
     `check` refuses bad settings of its own (the method's `kwargs`, as the config gives them)
-    with a ConfigError before anything runs.
+    with a ConfigError before anything runs. Each generated class records the scenario it was
+    made for (`declared_scenario`): a Task-IL trainer refuses batches without task masks.
     """
 
     name: str
@@ -66,7 +67,9 @@ class Method:
                 bases = (base,) if self.mixin is None else (self.mixin, base)
                 doc = f"{self.title or 'Bare'} for {level} {scenario} ({base.__name__})."
                 table[(level, scenario, minibatch)] = type(
-                    name, bases, {"__module__": module, "__doc__": doc}
+                    name,
+                    bases,
+                    {"__module__": module, "__doc__": doc, "declared_scenario": scenario},
                 )
         return table
 

@@ -127,6 +127,8 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
         under Task-IL, and the loss over their visible labels."""
         graph = self._graph(_curr_batch)
         task_masks = _curr_batch.task_mask
+        if task_masks is None and getattr(self, "declared_scenario", None) == "taskil":
+            raise ValueError("Task-IL batches must carry each graph's task_mask (scenario=taskil)")
         if task_masks is not None:
             task_masks = task_masks.to(self.device)
         logits = model(graph, graph.ndata["feat"], task_masks=task_masks)
