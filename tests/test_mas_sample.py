@@ -11,7 +11,6 @@ import dgl
 import pytest
 import torch
 from conftest import FAST, results_under, run_cli
-from dgl.dataloading import GraphDataLoader
 from dgl.nn import GraphConv
 from helpers import build_trainer, make_trainer, path_graph, tiny_nodes
 from torch import nn
@@ -37,6 +36,7 @@ from cgl.scenarios.link_data import LinkDataset
 from cgl.scenarios.links import LCScenarioLoader, LPScenarioLoader
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.trainers.copies import ItemCopies, ReceptiveFields
+from cgl.trainers.graphs import graph_loader
 from cgl.trainers.nodes import with_self_loops
 
 CHUNK = 5  # small, so that every level has several chunks and a partial last one
@@ -167,7 +167,7 @@ def test_graph_level_with_edge_features_equals_per_graph_loop():
     dataset = scenario.get_current_dataset()
     got = consolidated(trainer, dataset)
 
-    singles = GraphDataLoader(dataset.split("train"), batch_size=1)  # each graph on its own
+    singles = graph_loader(dataset.split("train"), 1)  # each graph on its own
     rows = [trainer.batch_outputs(model, batch)[0] for batch in singles]
     assert len(rows) > 3 * CHUNK
     assert_same(got, reference_importance(model, rows))

@@ -71,9 +71,9 @@ def test_the_hook_puts_remembered_labels_and_only_those_into_the_loss(level, sce
     assert bool(rows.all())
     loss = trainer.inference(trainer.model, alone, states)["loss"]
     results = trainer.inference(trainer.model, alone, states)
-    logits = results.get("logits")
-    if logits is None:
-        logits = torch.stack([torch.zeros_like(results["preds"]), results["preds"]], -1)
+    logits = results["preds"]  # raw logits; LP: one score per pair
+    if logits.dim() == 1:
+        logits = torch.stack([torch.zeros_like(logits), logits], -1)
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, items["label"]))
     flipped = dict(items, label=(items["label"] + 1) % 2)
     other, _ = trainer.with_remembered(batch, flipped, second, only=True)

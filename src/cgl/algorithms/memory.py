@@ -120,10 +120,9 @@ def split_loss(
     trainer: Any, results: dict, batch: Any, remembered: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss of a replayed batch's current items and of its remembered items, apart."""
-    logits = results.get("logits")
-    if logits is None:  # link prediction: a score per pair, the logits (no link, link)
-        scores = results["preds"]
-        logits = torch.stack([torch.zeros_like(scores), scores], dim=-1)
+    logits = results["preds"]  # raw logits per item (BeGin's meaning of `preds`)
+    if logits.dim() == 1:  # link prediction: a score per pair, the logits (no link, link)
+        logits = torch.stack([torch.zeros_like(logits), logits], dim=-1)
     labels = trainer.batch_targets(batch).to(logits.device)
     fn = trainer.loss_fn
     return masked_loss(fn, logits[~remembered], labels[~remembered]), masked_loss(

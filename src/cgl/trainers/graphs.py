@@ -162,25 +162,28 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
     def with_remembered(self, batch, items, dataset, only=False):
         """The batch's graphs followed by the remembered ones, found by id in `dataset` (a
         task's set holds every graph of the tasks so far)."""
-        graphs = self._remembered_graphs(items["item"], dataset)
         count = items["item"].numel()
-        out = {
-            "graph": graphs,
-            "label": items["label"].cpu(),
-            "index": torch.full((count,), -1, dtype=torch.long),
-        }
-        if "task_mask" in items:
-            out["task_mask"] = items["task_mask"].cpu()
+        remembered_batch = GraphBatch(
+            graph=self._remembered_graphs(items["item"], dataset),
+            label=items["label"].cpu(),
+            index=torch.full((count,), -1, dtype=torch.long),
+            task_mask=items["task_mask"].cpu() if "task_mask" in items else None,
+        )
         remembered = torch.ones(count, dtype=torch.bool)
-        if not only:
-            out["graph"] = dgl.batch([batch["graph"], graphs])
-            for key in ("label", "index", "task_mask"):
-                if key in out:
-                    out[key] = torch.cat([batch[key].to(out[key].device), out[key]])
-            remembered = torch.cat(
-                [torch.zeros(batch["label"].shape[0], dtype=torch.bool), remembered]
-            )
-        return out, remembered.to(self.device)
+        if only:
+            return remembered_batch, remembered.to(self.device)
+        task_mask = None
+        if remembered_batch.task_mask is not None:
+            own = batch.task_mask.to(remembered_batch.task_mask.device)
+            task_mask = torch.cat([own, remembered_batch.task_mask])
+        mixed = GraphBatch(
+            graph=dgl.batch([batch.graph, remembered_batch.graph.to(batch.graph.device)]),
+            label=torch.cat([batch.label.cpu(), remembered_batch.label]),
+            index=torch.cat([batch.index.cpu(), remembered_batch.index]),
+            task_mask=task_mask,
+        )
+        own_rows = torch.zeros(batch.label.shape[0], dtype=torch.bool)
+        return mixed, torch.cat([own_rows, remembered]).to(self.device)
 
     def _remembered_graphs(self, ids: torch.Tensor, dataset) -> dgl.DGLGraph:
         """The remembered graphs batched, built once per memory and task (every training
@@ -188,7 +191,7 @@ class GCTrainer(ClassificationEvents, BaseTrainer):
         cached = getattr(self, "_remembered_batch", None)
         if cached is None or cached[0] is not ids or cached[1] is not dataset:
             positions = torch.searchsorted(self.scenario.current_item_ids(), ids.cpu())
-            graphs = dgl.batch([dataset.graphs[i] for i in positions.tolist()])
+            graphs = with_self_loops(dgl.batch([dataset.graphs[i] for i in positions.tolist()]))
             cached = self._remembered_batch = (ids, dataset, graphs)
         return cached[2]
 
