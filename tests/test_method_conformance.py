@@ -284,9 +284,10 @@ def test_a_bad_method_setting_on_the_command_line_exits_2_with_one_paragraph(tmp
 @pytest.mark.parametrize("model", ["gat", "gin", "sage"])
 def test_every_method_runs_on_every_backbone(model, tmp_path):
     """Each method on the other backbones (GCN is the default everywhere above): node
-    Class-IL and graph Task-IL to completion."""
+    Class-IL and graph Task-IL, where it runs, to completion."""
     for method in METHODS:
-        for level, scenario in (("nc", "classil"), ("gc", "taskil")):
+        pairs = {(level, scenario) for level, scenario, _ in claimed(method)}
+        for level, scenario in pairs & {("nc", "classil"), ("gc", "taskil")}:
             args = [f"method={method}", f"model={model}", *level_args(level, scenario)]
             result = run_tiny(tmp_path / f"{method}-{level}", *args)
             assert result.status == "completed", (method, level, result.payload["message"])
