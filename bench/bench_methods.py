@@ -12,6 +12,7 @@ method by method over `--repeats`; the medians and the ratio to bare are printed
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -23,8 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def child_cpu(args: list[str]) -> float:
-    """User + system seconds of one `src/main.py` process (and what it waited for)."""
+def run_main(args: list[str]) -> tuple[dict, float]:
+    """results.json of one `src/main.py` process (one thread, no W&B) and its CPU seconds
+    (user + system, with what it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
     with tempfile.TemporaryDirectory() as out:
@@ -34,10 +36,16 @@ def child_cpu(args: list[str]) -> float:
             capture_output=True,
             text=True,
         )
-    if done.returncode != 0:
-        raise SystemExit(f"run failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+        if done.returncode != 0:
+            raise SystemExit(f"run failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+        results = json.loads((Path(out) / "results.json").read_text())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return results, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def child_cpu(args: list[str]) -> float:
+    """CPU seconds of one run."""
+    return run_main(args)[1]
 
 
 def main() -> None:

@@ -15,32 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cgl(args: list[str]) -> tuple[dict, float]:
-    """results.json of one cgl run and the CPU seconds (user + system) of its process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = dict(os.environ, OMP_NUM_THREADS="1", WANDB_MODE="disabled")
-    with tempfile.TemporaryDirectory() as out:
-        done = subprocess.run(
-            [sys.executable, str(REPO / "src" / "main.py"), *args, f"hydra.run.dir={out}"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"cgl run failed: {' '.join(args)}\n{done.stderr[-2000:]}")
-        results = json.loads((Path(out) / "results.json").read_text())
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return results, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+from bench_methods import run_main  # bench/ is the script's folder, first on sys.path
 
 
 def main() -> None:
@@ -63,7 +40,7 @@ def main() -> None:
                 begin = json.loads(
                     (options.begin / f"{method}_{scenario}_s{seed}.json").read_text()
                 )
-                results, cpu = run_cgl(
+                results, cpu = run_main(
                     [
                         f"experiment=begin_{options.dataset}_{scenario}",
                         f"method={method}",
