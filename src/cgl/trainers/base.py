@@ -94,6 +94,16 @@ class BaseTrainer:
         device: str | torch.device,
         **kwargs: Any,
     ) -> None:
+        """BeGin's constructor.
+
+        Args:
+            model: the model to train (moved to `device`).
+            scenario: the ScenarioLoader that hands out the tasks and alone scores them.
+            optimizer_fn: builds the optimizer from the model's parameters (once per run).
+            loss_fn: the task loss, e.g. `torch.nn.CrossEntropyLoss(ignore_index=-1)`.
+            device: where the model and the batches live (`cpu`, `cuda`, ...).
+            **kwargs: the loop's settings and the method's, listed in the class docstring.
+        """
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.scenario = scenario
@@ -182,11 +192,18 @@ class BaseTrainer:
     ) -> dict[str, Any]:
         """Train on every task in turn; return the val/test matrices and the initial rows.
 
-        `epoch_per_task` caps the epochs of each task (default: `num_epochs`). With a
-        `checkpoint`, the state after every task is saved to it, and a run given one that
-        holds a trainer state continues after that state's last finished task. Between
-        batches and tasks the loop stops with RunInterrupted once SIGINT/SIGTERM arrived
-        (see `cgl.interrupts`).
+        Between batches and tasks the loop stops with RunInterrupted once SIGINT/SIGTERM
+        arrived (see `cgl.interrupts`).
+
+        Args:
+            epoch_per_task: the most epochs of each task (default: the `num_epochs` kwarg).
+            checkpoint: where the state after every task is saved; a run given one that holds
+                a trainer state continues after that state's last finished task.
+
+        Returns:
+            The N x (N+1) result matrices `val` and `test` (row i: after task i; column j:
+            task j, the last column all tasks so far) and the untrained model's rows
+            `init_val` and `init_test`.
         """
         max_epochs = epoch_per_task or self.max_num_epochs
         optimizer = self.optimizer_fn(self.model.parameters())
@@ -418,23 +435,59 @@ class BaseTrainer:
 
     # ---- event functions (BeGin's API) ------------------------------------------------------
     def initTrainingStates(self, scenario, model, optimizer) -> dict:
-        """Fires once before the first task: build the dict that carries state across tasks."""
+        """Fires once before the first task: build the dict that carries state across tasks.
+
+        Every value must be tensors and plain data or have `state_dict()` and
+        `load_state_dict()`: it goes into the checkpoint after every task.
+
+        Args:
+            scenario (ScenarioLoader): the scenario given to the trainer.
+            model (torch.nn.Module): the model given to the trainer.
+            optimizer (torch.optim.Optimizer): the optimizer built by `optimizer_fn`.
+
+        Returns:
+            The initial training states (dict).
+        """
         return {}
 
     def prepareLoader(self, curr_dataset, curr_training_states) -> tuple:
-        """Fires before each task (and for every evaluation view): return the train, val and
-        test loaders over `curr_dataset`."""
+        """Fires before each task (and for every evaluation view): the loaders of a dataset.
+
+        Args:
+            curr_dataset (object): the current task's dataset (or an evaluation view).
+            curr_training_states (dict): the current training states.
+
+        Returns:
+            The train, val and test loaders (a tuple of three iterables of batches).
+        """
         raise NotImplementedError
 
     def processBeforeTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
     ) -> None:
-        """Fires before a task's first epoch: e.g. let the model observe the task's classes."""
+        """Fires before a task's first epoch: e.g. let the model observe the task's classes.
+
+        Args:
+            task_id (int): the index of the current task.
+            curr_dataset (object): the current task's dataset.
+            curr_model (torch.nn.Module): the model being trained.
+            curr_optimizer (torch.optim.Optimizer): its optimizer.
+            curr_training_states (dict): the current training states.
+        """
 
     def processTrainIteration(self, model, optimizer, _curr_batch, training_states) -> dict:
         """One training step on the loader's batch as `training_batch` completes it (LP: with
         sampled negatives): zero grads, `beforeInference`, `inference`, `afterInference`.
-        Returns the step's stats (`loss`, `n`, ...)."""
+
+        Args:
+            model (torch.nn.Module): the model being trained.
+            optimizer (torch.optim.Optimizer): its optimizer.
+            _curr_batch (object): the batch, as the training loader yields it.
+            training_states (dict): the current training states.
+
+        Returns:
+            The step's stats (dict: `loss`, `n` items, ...), averaged over the epoch.
+        """
         batch = self.training_batch(_curr_batch)
         optimizer.zero_grad()
         self.beforeInference(model, optimizer, batch, training_states)
@@ -442,16 +495,44 @@ class BaseTrainer:
         return self.afterInference(results, model, optimizer, batch, training_states)
 
     def beforeInference(self, model, optimizer, _curr_batch, training_states) -> None:
-        """Fires right before the training forward pass."""
+        """Fires right before the training forward pass (gradients already zeroed).
+
+        Args:
+            model (torch.nn.Module): the model being trained.
+            optimizer (torch.optim.Optimizer): its optimizer.
+            _curr_batch (object): the training batch.
+            training_states (dict): the current training states.
+        """
 
     def inference(self, model, _curr_batch, training_states) -> dict:
-        """The forward pass: return at least `preds` and `loss` for the batch."""
+        """The forward pass, for training and for evaluation.
+
+        Args:
+            model (torch.nn.Module): the model.
+            _curr_batch (object): the batch.
+            training_states (dict | None): the current training states (None in evaluation).
+
+        Returns:
+            At least `preds` (the items' raw outputs: logits, LP's scores) and `loss` (a
+            tensor, over the items' visible labels).
+        """
         raise NotImplementedError
 
     def afterInference(self, results, model, optimizer, _curr_batch, training_states) -> dict:
         """Fires after the forward pass: backpropagate, `beforeOptimizerStep`, step. Methods
         add their penalties to `results["loss"]` here before calling this; a ported BeGin
-        trainer may instead do its own backward and step."""
+        trainer may instead do its own backward and step.
+
+        Args:
+            results (dict): what `inference` returned.
+            model (torch.nn.Module): the model being trained.
+            optimizer (torch.optim.Optimizer): its optimizer.
+            _curr_batch (object): the training batch.
+            training_states (dict): the current training states.
+
+        Returns:
+            The step's stats (dict: `loss` as a float, `n` items).
+        """
         results["loss"].backward()
         self.beforeOptimizerStep(model, optimizer, _curr_batch, training_states)
         optimizer.step()
@@ -459,11 +540,25 @@ class BaseTrainer:
 
     def beforeOptimizerStep(self, model, optimizer, _curr_batch, training_states) -> None:
         """Fires between backpropagation and the optimizer step, gradients in `.grad`: a
-        method may read or change them here (GEM projects them)."""
+        method may read or change them here (GEM projects them). Not one of BeGin's events.
+
+        Args:
+            model (torch.nn.Module): the model being trained, its gradients in `.grad`.
+            optimizer (torch.optim.Optimizer): its optimizer, about to step.
+            _curr_batch (object): the training batch.
+            training_states (dict): the current training states.
+        """
 
     def processEvalIteration(self, model, _curr_batch) -> tuple[torch.Tensor, dict]:
-        """Predict one evaluation batch: return (`predictionFormat` of the inference results,
-        stats with `loss` and `n`)."""
+        """Predict one evaluation batch (validation, and the result matrices' views).
+
+        Args:
+            model (torch.nn.Module): the model, in eval mode.
+            _curr_batch (object): the evaluation batch.
+
+        Returns:
+            (`predictionFormat` of `inference`'s results, stats with `loss` and `n`).
+        """
         results = self.inference(model, _curr_batch, None)
         return self.predictionFormat(results), {
             "loss": results["loss"].item(),
@@ -473,10 +568,19 @@ class BaseTrainer:
     def processAfterEachIteration(
         self, curr_model, curr_optimizer, curr_training_states, curr_iter_results
     ) -> bool:
-        """Fires after every epoch with `{'val_metric', 'train_stats', 'val_stats'}`; returning
-        False ends the task. Keeps the best weights (lowest validation loss, or highest
-        `val_metric` under a scheduler in mode 'max', as BeGin's LP), steps the task's
-        `scheduler` and stops once the learning rate reached its floor."""
+        """Fires once per epoch, after validation. Keeps the best weights (lowest validation
+        loss, or highest `val_metric` under a scheduler in mode 'max', as BeGin's LP), steps
+        the task's `scheduler` and stops once the learning rate reached its floor.
+
+        Args:
+            curr_model (torch.nn.Module): the model being trained.
+            curr_optimizer (torch.optim.Optimizer): its optimizer.
+            curr_training_states (dict): the current training states.
+            curr_iter_results (dict): the epoch's `val_metric`, `train_stats`, `val_stats`.
+
+        Returns:
+            False to end the task now, True to go on.
+        """
         scheduler = curr_training_states["scheduler"]
         if getattr(scheduler, "mode", "min") == "max":
             value = curr_iter_results["val_metric"]
@@ -497,7 +601,15 @@ class BaseTrainer:
     def processTrainingLogs(
         self, task_id, epoch_cnt, val_metric_result, train_stats, val_stats
     ) -> None:
-        """Fires after every epoch with its train and validation stats."""
+        """Fires after every epoch when the `verbose` kwarg is true (the default).
+
+        Args:
+            task_id (int): the index of the current task.
+            epoch_cnt (int): the epoch within the task, from 0.
+            val_metric_result (float): the validation metric of the epoch.
+            train_stats (dict): the epoch's training stats (item-weighted means).
+            val_stats (dict): the epoch's validation stats.
+        """
         log.debug(
             "task %d epoch %d train %s val %s (%.4f)",
             task_id,
@@ -511,8 +623,24 @@ class BaseTrainer:
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states
     ) -> None:
         """Fires after a task's training, once the best validation weights (the per-task
-        `best_weights` state) are restored."""
+        `best_weights` state) are restored: a method computes importances, keeps a teacher or
+        fills a memory here.
+
+        Args:
+            task_id (int): the index of the task just trained.
+            curr_dataset (object): its dataset.
+            curr_model (torch.nn.Module): the trained model.
+            curr_optimizer (torch.optim.Optimizer): its optimizer.
+            curr_training_states (dict): the current training states.
+        """
 
     def predictionFormat(self, results: dict) -> torch.Tensor:
-        """Turn `inference`'s raw `preds` (logits; LP: scores) into what the metric scores."""
+        """Turn `inference`'s raw `preds` (logits; LP: scores) into what the metric scores.
+
+        Args:
+            results (dict): what `inference` returned.
+
+        Returns:
+            One prediction per item (a tensor: class ids, or scores).
+        """
         return results["preds"]
