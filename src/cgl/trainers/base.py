@@ -17,7 +17,7 @@ from typing import Any
 import dgl
 import torch
 
-from cgl.checkpoint import (
+from cgl.runtime.checkpoint import (
     TaskCheckpoint,
     capture_rng,
     checkpoint_data,
@@ -25,7 +25,7 @@ from cgl.checkpoint import (
     task_seed,
     to_device,
 )
-from cgl.interrupts import raise_if_requested
+from cgl.runtime.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
 from cgl.trainers.begin_kwargs import PER_TASK_STATES, lr_exhausted, pop_begin_kwargs
 from cgl.trainers.copies import ItemCopies
@@ -186,7 +186,7 @@ class BaseTrainer:
         `checkpoint`, the state after every task is saved to it, and a run given one that
         holds a trainer state continues after that state's last finished task. Between
         batches and tasks the loop stops with RunInterrupted once SIGINT/SIGTERM arrived
-        (see `cgl.interrupts`).
+        (see `cgl.runtime.interrupts`).
         """
         max_epochs = epoch_per_task or self.max_num_epochs
         optimizer = self.optimizer_fn(self.model.parameters())
