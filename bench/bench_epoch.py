@@ -11,7 +11,7 @@ one full-graph forward for evaluation, DGL's exact offline inference).
 
 Every measurement runs in its own process, cgl and plain in turn (A B A B ...), so that drifts
 in machine load hit both; medians over `--repeats`. cgl's process gets the malloc settings its
-command line starts with (cgl.allocator); the plain loop runs with glibc's defaults. Printed
+command line starts with (cgl.runtime.allocator); the plain loop runs with glibc's defaults. Printed
 per graph and mode: generation (or loading) seconds, wall ms per epoch, the ratio cgl / plain,
 CPU (user and system) ms per epoch, the CPU ms of the validation pass inside an epoch (cgl:
 through its events; minibatch: exact, see NCMinibatchTrainer), and each process's peak RSS.
@@ -22,7 +22,7 @@ through its events; minibatch: exact, see NCMinibatchTrainer), and each process'
 
 `--checkout DIR` measures another checkout's cgl (its src/ and tests/ helpers) with this bench,
 e.g. the commit before a change, for a before/after table; a checkout without
-src/cgl/allocator.py runs with glibc's malloc defaults, as its command line did.
+src/cgl/runtime/allocator.py runs with glibc's malloc defaults, as its command line did.
 
 Synthetic graphs are the NC generator's (avg degree 8, 32 dense features) sized to about the
 given number of edges; `cora` reads Planetoid's files from `--data-dir` (the real loader).
@@ -85,7 +85,7 @@ def run_cgl(cfg, epochs: int) -> list:
     from hydra.utils import instantiate
 
     from cgl.algorithms import trainer_class
-    from cgl.experiment import build_scenario, load_dataset, trainer_kwargs
+    from cgl.runtime.experiment import build_scenario, load_dataset, trainer_kwargs
 
     start = time.perf_counter()
     data = load_dataset(cfg)
@@ -170,7 +170,7 @@ def run_plain(cfg, epochs: int) -> list:
     import torch
     from torch.nn.functional import cross_entropy
 
-    from cgl.experiment import build_scenario, load_dataset
+    from cgl.runtime.experiment import build_scenario, load_dataset
 
     start = time.perf_counter()
     data = load_dataset(cfg)
@@ -246,9 +246,9 @@ def measure(spec: dict) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]), WANDB_MODE="disabled")
     checkout = Path(spec["checkout"])
     env["PYTHONPATH"] = os.pathsep.join([str(checkout / "src"), env.get("PYTHONPATH", "")])
-    if spec["impl"] == "cgl" and (checkout / "src/cgl/allocator.py").exists():
+    if spec["impl"] == "cgl" and (checkout / "src/cgl/runtime/allocator.py").exists():
         # the malloc settings cgl's command line starts with
-        from cgl.allocator import TUNABLES
+        from cgl.runtime.allocator import TUNABLES
 
         env.setdefault("GLIBC_TUNABLES", TUNABLES)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgl.launchers import available_cores
+from cgl.runtime.launchers import available_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ["seed=0,1", "lamb=1,10"]

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import make_cfg
 
 from cgl.algorithms.mas import MASRegularizer
-from cgl.experiment import run
+from cgl.runtime.experiment import run
 
 
 def timed_run(method: str, epochs: int, num_nodes: int, seed: int) -> dict:

@@ -25,7 +25,7 @@ from helpers import build_trainer
 from real_files import place_planetoid
 
 from cgl.algorithms.mas import NCClassILMASTrainer
-from cgl.experiment import build_scenario, load_dataset
+from cgl.runtime.experiment import build_scenario, load_dataset
 
 
 def importance_seconds(cfg, chunk_sizes: list[int]) -> tuple[int, int, dict[str, float]]:

@@ -30,7 +30,7 @@ def one_run(level: str, method: str, seed: int, memory: int) -> dict:
     from hydra import compose, initialize_config_dir
 
     import cgl  # noqa: F401  registers the typed schema
-    from cgl.experiment import run
+    from cgl.runtime.experiment import run
 
     torch.set_num_threads(1)
     overrides = [f"level={level}", "scenario=classil", f"method={method}", f"seed={seed}"]

@@ -5,7 +5,7 @@
 Fabricates `--runs` results.json files in a temp dir from one real results.json (without
 --template, a tiny real run is made first): 4 node-level scenarios x 10 seeds x (bare, joint
 and MAS at as many lamb values as fill the count), with jittered matrices and summaries
-recomputed by cgl.metrics; 1 % of the runs are marked failed. Then times loading them and
+recomputed by cgl.evaluation.metrics; 1 % of the runs are marked failed. Then times loading them and
 writing every report.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cgl.metrics import summarize
+from cgl.evaluation.metrics import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -67,7 +67,7 @@ def one_run(
     from hydra import compose, initialize_config_dir
 
     import cgl  # noqa: F401  registers the typed schema that conf/config.yaml names
-    from cgl.experiment import run
+    from cgl.runtime.experiment import run
 
     torch.set_num_threads(1)
     overrides = [f"level={level}", f"scenario={scenario}", f"method={method}", f"seed={seed}"]

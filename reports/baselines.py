@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cgl.display import summary_label
+from cgl.output.display import summary_label
 
 from .aggregate import BLOCK, ROW, block_metric, select_best
 from .files import save_png, slug, write_csv, write_text

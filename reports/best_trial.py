@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cgl.study import STUDY_FILE, storage_url
+from cgl.sweeps.study import STUDY_FILE, storage_url
 
 REPO = Path(__file__).resolve().parents[1]
 

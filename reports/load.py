@@ -185,7 +185,7 @@ def _missing_status(job: Path) -> dict[str, str]:
     from omegaconf import OmegaConf
     from omegaconf.errors import ValidationError
 
-    from cgl.schema import Config
+    from cgl.config.schema import Config
 
     config = job / ".hydra" / "config.yaml"
     try:
@@ -272,7 +272,7 @@ def _record(payload: dict[str, Any], hyper: list[str], extra: list[str]) -> dict
     config = payload.get("config") or {}
     overrides = _overrides(payload)
     status = payload.get("status", "unknown")
-    study = payload.get("study")  # a trial of a hyperparameter search (cgl.study)
+    study = payload.get("study")  # a trial of a hyperparameter search (cgl.sweeps.study)
     summary = payload.get("summary") or {}
     test = (payload.get("matrices") or {}).get("test")
     matrix = None if test is None else np.array(test, dtype=float)

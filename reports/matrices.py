@@ -1,8 +1,8 @@
 """Per configuration: mean and std accuracy matrix over seeds and the forgetting matrix, as
 CSV and as one annotated heatmap PNG (SPEC §4: rows "after task i", columns "task j").
 
-Cells that are no score (a task not learnt yet under Class-IL, see cgl.display) are blank in
-the CSVs and the heatmaps; the heatmap itself is cgl.heatmap's, the one W&B runs log.
+Cells that are no score (a task not learnt yet under Class-IL, see cgl.output.display) are blank in
+the CSVs and the heatmaps; the heatmap itself is cgl.output.heatmap's, the one W&B runs log.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cgl.display import shown_matrix
-from cgl.heatmap import MatrixHeatmap
-from cgl.metrics import forgetting_matrix
+from cgl.evaluation.metrics import forgetting_matrix
+from cgl.output.display import shown_matrix
+from cgl.output.heatmap import MatrixHeatmap
 
 from .files import save_pixels, slug, write_csv
 

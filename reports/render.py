@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from cgl.display import metric_label
+from cgl.output.display import metric_label
 
 DASH = "—"
 SCENARIOS = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cgl.display import metric_label
-from cgl.metrics import intransigence
+from cgl.evaluation.metrics import intransigence
+from cgl.output.display import metric_label
 
 from .aggregate import BLOCK, ROW, block_metric, select_best, selected_values
 from .files import write_csv, write_text

@@ -1,5 +1,5 @@
 """The command line keeps freed tensor memory for reuse: it re-executes itself once with
-glibc's malloc settings (cgl.allocator) and leaves a user's own GLIBC_TUNABLES alone. Each
+glibc's malloc settings (cgl.runtime.allocator) and leaves a user's own GLIBC_TUNABLES alone. Each
 case runs in a fresh process: the settings are process-wide."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from conftest import REPO
 LOOP = """
 import os, resource, sys, torch
 sys.path.insert(0, sys.argv[1])
-from cgl.allocator import keep_freed_memory
+from cgl.runtime.allocator import keep_freed_memory
 keep_freed_memory()
 def epoch():  # a 16 MiB and a 5 MiB activation, freed in turn
     x = torch.ones(4 * 2**20)
@@ -41,7 +41,7 @@ def page_faults(**env: str) -> tuple[str, int]:
 
 
 def test_command_line_re_executes_once_with_the_malloc_settings():
-    from cgl.allocator import TUNABLES
+    from cgl.runtime.allocator import TUNABLES
 
     tunables, reused = page_faults()
     assert tunables == TUNABLES  # re-executed once with them

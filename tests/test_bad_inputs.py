@@ -34,7 +34,7 @@ BAD_INPUTS = [
     (["level.nme=nc"], "There is no config key level.nme. Did you mean level.name?"),
     (["method=nosuch"], "The options for method are bare, ergnn, ewc, gem, joint, lwf, mas,"),
     (["dataset=cor"], "Did you mean dataset=cora?"),
-    # values out of range: cgl.validation
+    # values out of range: cgl.config.validation
     (["seed=-1"], "seed must be an integer in [0, 2^32), got -1"),
     (["seed=4294967296"], "seed must be an integer in [0, 2^32)"),
     (["lamb=nan"], "lamb must be a finite number >= 0"),

@@ -16,7 +16,7 @@ from test_links import link_scenario, make_link_trainer
 
 from cgl.algorithms.ewc import NCClassILEWCTrainer, NCTaskILEWCTrainer
 from cgl.algorithms.lwf import NCClassILLwFTrainer, NCTaskILLwFTrainer
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 from cgl.trainers import GCTrainer, LCTrainer, LPTrainer
 
 #: BeGin's benchmark loss: hidden labels (-1) are ignored

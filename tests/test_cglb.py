@@ -17,16 +17,16 @@ import torch
 from conftest import REPO, make_cfg, run_cli
 from helpers import build_trainer, tiny_nodes
 
-from cgl import experiment
 from cgl.algorithms import trainer_class
 from cgl.algorithms.mas.core import MASRegularizer
 from cgl.datasets import ogb
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
-from cgl.evaluators import balanced_accuracy
-from cgl.losses import ClassBalancedCrossEntropy
+from cgl.evaluation.evaluators import balanced_accuracy
 from cgl.models import CGLBGCN
+from cgl.runtime import experiment
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.scenarios.protocols import cglb_split
+from cgl.trainers.losses import ClassBalancedCrossEntropy
 from cgl.trainers.nodes import with_self_loops
 
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package

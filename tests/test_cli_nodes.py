@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import FAST, make_cfg, results_under, run_cli
 
-from cgl.cli import hoist_multirun_flag
-from cgl.errors import ConfigError
-from cgl.experiment import run
+from cgl.config.errors import ConfigError
+from cgl.runtime.cli import hoist_multirun_flag
+from cgl.runtime.experiment import run
 
 SMALL = [*FAST, "dataset.loader.nodes.num_nodes=400", "model.nc.hidden=32"]
 

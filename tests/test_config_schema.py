@@ -8,8 +8,8 @@ import typing
 import pytest
 from conftest import REPO, make_cfg
 
-from cgl.errors import ConfigError
-from cgl.validation import WANDB_MODES, check_values, validate
+from cgl.config.errors import ConfigError
+from cgl.config.validation import WANDB_MODES, check_values, validate
 
 OPTIONS = [
     f"{group.name}={option.stem}"

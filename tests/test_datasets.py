@@ -25,13 +25,13 @@ from conftest import REPO, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
 from real_files import place, place_planetoid
 
-from cgl import experiment
+from cgl.config.errors import DatasetUnavailableError
 from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
 from cgl.datasets.superpixels import load_superpixels
 from cgl.datasets.wikics import load_wikics
-from cgl.errors import DatasetUnavailableError
-from cgl.experiment import load_dataset
+from cgl.runtime import experiment
+from cgl.runtime.experiment import load_dataset
 
 REAL_DATASETS = sorted(
     p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml") if p.stem != "synthetic"

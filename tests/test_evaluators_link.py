@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cgl.evaluators import average_ranks, get_evaluator, hits_at_k, rocauc
+from cgl.evaluation.evaluators import average_ranks, get_evaluator, hits_at_k, rocauc
 
 
 def t(*values: float) -> torch.Tensor:

@@ -17,8 +17,8 @@ from conftest import REPO, TEST_DATA_ENV, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
 from wandb_offline import records as wandb_log
 
-from cgl.sinks import WandbLogger, run_name
-from cgl.summary import matrix_table, run_summary
+from cgl.output.sinks import WandbLogger, run_name
+from cgl.output.summary import matrix_table, run_summary
 from cgl.trainers.progress import TaskProgress, cuts_to_stop
 
 #: Every level's synthetic data made small: a sweep over the four levels takes seconds.

@@ -17,11 +17,11 @@ from helpers import build_trainer
 
 from cgl.algorithms import trainer_class
 from cgl.algorithms.mas import GCClassILMASTrainer, GCTaskILMASTrainer
+from cgl.config.errors import ConfigError
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
 from cgl.datasets.synthetic.graphs import synthetic_graphs
-from cgl.errors import ConfigError
-from cgl.experiment import run
 from cgl.models.graph import GCNGraph
+from cgl.runtime.experiment import run
 from cgl.scenarios.graphs import GCScenarioLoader
 from cgl.trainers.graphs import GCTrainer, with_self_loops
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from processes import finish, signal_after_task, start_cli
 
-from cgl import interrupts
-from cgl.sinks import WandbLogger
+from cgl.output.sinks import WandbLogger
+from cgl.runtime import interrupts
 
 # About a second per task: a signal sent after task 1 arrives during task 2.
 SLOW = [

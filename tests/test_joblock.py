@@ -19,9 +19,10 @@ import pytest
 from conftest import FAST, make_cfg, run_cli
 from processes import finish, signal_after_task, start_cli, tasks_done
 
-from cgl import checkpoint, joblock, preflight
-from cgl.errors import ConfigError
-from cgl.experiment import run
+from cgl.config import preflight
+from cgl.config.errors import ConfigError
+from cgl.runtime import checkpoint, joblock
+from cgl.runtime.experiment import run
 
 NODES = ["dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
 # A few tenths of a second per task: long enough to stop the run (SIGSTOP) during its run.
@@ -116,7 +117,7 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(tmp_path, mon
     """What a rerun finds after a crash that damaged the newest checkpoint (after task 2):
     it resumes from the one before (after task 1) and ends with an uninterrupted run's
     matrices."""
-    monkeypatch.setattr("cgl.experiment.TaskCheckpoint", KeepGenerations)
+    monkeypatch.setattr("cgl.runtime.experiment.TaskCheckpoint", KeepGenerations)
     run(make_cfg(*FAST, *NODES), output_dir=tmp_path / "reference")
     job = tmp_path / "job"
     job.mkdir()

@@ -19,10 +19,10 @@ from hydra import compose, initialize_config_dir
 from processes import finish, start_cli
 from wandb_offline import offline_runs
 
-from cgl.errors import ConfigError
-from cgl.experiment import run
-from cgl.launchers import available_cores, launcher_threads, set_job_threads
-from cgl.validation import validate
+from cgl.config.errors import ConfigError
+from cgl.config.validation import validate
+from cgl.runtime.experiment import run
+from cgl.runtime.launchers import available_cores, launcher_threads, set_job_threads
 
 TINY = ["progress=false", "epochs=5", "dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
 #: 2 seeds x 2 lamb, with `-m` in the middle of the line as a user may type it

@@ -11,10 +11,10 @@ from conftest import FAST, make_cfg, results_under, run_cli
 from helpers import build_trainer
 
 from cgl.algorithms.mas import LCClassILMASTrainer, LPTimeILMASTrainer
+from cgl.config.errors import ConfigError
 from cgl.datasets.synthetic.links import synthetic_links
-from cgl.errors import ConfigError
-from cgl.experiment import build_scenario, load_dataset, run, trainer_kwargs, validate
 from cgl.models import GCNLinkClassifier, GCNLinkPredictor
+from cgl.runtime.experiment import build_scenario, load_dataset, run, trainer_kwargs, validate
 from cgl.scenarios.common import SPLIT_CODES
 from cgl.scenarios.link_data import pair_keys
 from cgl.scenarios.links import LCScenarioLoader, LPScenarioLoader

@@ -25,10 +25,10 @@ from cgl.algorithms.mas import (
     batch_importance,
 )
 from cgl.algorithms.per_item import sample_importance
+from cgl.config.errors import ConfigError
 from cgl.datasets.layout import in_layout
 from cgl.datasets.synthetic.graphs import synthetic_graphs
 from cgl.datasets.synthetic.links import synthetic_links
-from cgl.errors import ConfigError
 from cgl.models import GCNLinkClassifier, GCNLinkPredictor, GCNNode
 from cgl.models.graph import GCNGraph
 from cgl.scenarios.graphs import GCScenarioLoader

@@ -19,8 +19,8 @@ from cgl.algorithms import trainer_class
 from cgl.algorithms.ergnn import class_groups, coverage_counts, sample
 from cgl.algorithms.gem import project
 from cgl.algorithms.memory import Memory, balanced_quotas, class_balanced_reservoir
-from cgl.experiment import build_scenario_and_model, load_dataset
-from cgl.validation import validate
+from cgl.config.validation import validate
+from cgl.runtime.experiment import build_scenario_and_model, load_dataset
 
 PAIRS = [
     ("nc", "classil", False),

@@ -20,9 +20,9 @@ from conftest import REPO, make_cfg, run_cli
 from omegaconf import OmegaConf
 
 from cgl.algorithms import get_method, trainer_class
-from cgl.errors import ConfigError
-from cgl.experiment import run
-from cgl.validation import validate
+from cgl.config.errors import ConfigError
+from cgl.config.validation import validate
+from cgl.runtime.experiment import run
 
 METHODS = sorted(path.stem for path in (REPO / "conf" / "method").glob("*.yaml"))
 
@@ -162,7 +162,7 @@ def test_a_run_cut_after_a_task_resumes_to_the_same_matrices(method, tmp_path, m
 def test_its_state_survives_a_checkpoint_round_trip(method, tmp_path):
     """After two tasks, every training-state entry saved and loaded (weights only) into a new
     trainer's states gives back the same tensors."""
-    from cgl.experiment import build_scenario_and_model, load_dataset
+    from cgl.runtime.experiment import build_scenario_and_model, load_dataset
     from cgl.trainers.base import BaseTrainer
 
     cfg = make_cfg(*TINY, f"method={method}", *level_args("nc", "classil"), "num_tasks=2")
@@ -196,7 +196,7 @@ def test_its_state_survives_a_checkpoint_round_trip(method, tmp_path):
                 "cpu", num_epochs=2, progress=False, **kwargs)  # fmt: skip
     states = fresh.initTrainingStates(scenario, fresh.model, torch.optim.Adam(model.parameters()))
     fresh.load_training_state(loaded, torch.optim.Adam(model.parameters()), states)
-    from cgl.checkpoint import checkpoint_data
+    from cgl.runtime.checkpoint import checkpoint_data
 
     for key, value in states.items():
         again = checkpoint_data(key, value)

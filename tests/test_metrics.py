@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from cgl.metrics import (
+from cgl.evaluation.metrics import (
     average_forgetting,
     average_performance,
     forgetting_matrix,

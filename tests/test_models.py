@@ -28,12 +28,12 @@ from cgl.algorithms.mas import (
     LPTimeILMASTrainer,
     NCClassILMASMinibatchTrainer,
 )
+from cgl.config.errors import ConfigError
 from cgl.datasets.synthetic.graphs import synthetic_graphs
 from cgl.datasets.synthetic.links import synthetic_links
-from cgl.errors import ConfigError
-from cgl.experiment import run
 from cgl.models import GraphClassifier, LinkClassifier, LinkPredictor, NodeClassifier
 from cgl.models.layers import GATLayers, GCNLayers, GINLayers, SAGELayers
+from cgl.runtime.experiment import run
 from cgl.scenarios.common import SUPPORTED
 from cgl.scenarios.graphs import GCScenarioLoader
 from cgl.scenarios.links import LCScenarioLoader, LPScenarioLoader
@@ -222,7 +222,7 @@ def test_sparse_features_are_densified_for_the_other_backbones():
 def test_bad_backbone_settings_are_refused(override, message):
     model = "gat" if "heads" in override else "sage"
     with pytest.raises(ConfigError, match=message):
-        from cgl.validation import validate
+        from cgl.config.validation import validate
 
         validate(make_cfg(f"model={model}", override, "logger=none"))
 
@@ -275,8 +275,8 @@ def test_model_sweep_from_the_command_line(tmp_path):
 
 
 def test_validation_knows_the_sage_aggregators():
+    from cgl.config.validation import SAGE_AGGREGATORS as CHECKED
     from cgl.models.layers import SAGE_AGGREGATORS
-    from cgl.validation import SAGE_AGGREGATORS as CHECKED
 
     assert CHECKED == SAGE_AGGREGATORS
 

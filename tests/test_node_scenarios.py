@@ -7,8 +7,8 @@ import pytest
 import torch
 from helpers import build_trainer, make_trainer, tiny_multilabel_nodes, tiny_nodes
 
+from cgl.config.errors import ConfigError
 from cgl.datasets.base import SPLIT_TEST
-from cgl.errors import ConfigError
 from cgl.models import GCNNode
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.trainers import NCTrainer

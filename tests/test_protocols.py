@@ -14,10 +14,10 @@ from conftest import REPO, make_cfg
 from omegaconf import OmegaConf
 from real_files import place_planetoid
 
-from cgl import experiment
+from cgl.config.errors import ConfigError
 from cgl.datasets import ogb, planetoid
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
-from cgl.errors import ConfigError
+from cgl.runtime import experiment
 from cgl.scenarios.nodes import NCScenarioLoader
 
 COUNTS = {"cora": (140, 500, 1000), "citeseer": (120, 500, 1000)}

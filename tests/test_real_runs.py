@@ -15,7 +15,7 @@ import pytest
 from conftest import make_cfg, results_under, run_cli
 from real_files import place_all
 
-from cgl.experiment import run
+from cgl.runtime.experiment import run
 
 QUICK = ["method=mas", "logger=none", "progress=false", "epochs=2"]
 

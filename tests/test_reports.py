@@ -18,9 +18,9 @@ import pytest
 from conftest import make_cfg
 from matplotlib.image import imread
 
-from cgl.experiment import run
-from cgl.heatmap import MatrixHeatmap
-from cgl.metrics import forgetting_matrix, intransigence
+from cgl.evaluation.metrics import forgetting_matrix, intransigence
+from cgl.output.heatmap import MatrixHeatmap
+from cgl.runtime.experiment import run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package

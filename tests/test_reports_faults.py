@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import FAST, REPO, make_cfg
 
-from cgl.experiment import run
+from cgl.runtime.experiment import run
 from cgl.trainers.base import BaseTrainer
 
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package

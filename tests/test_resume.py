@@ -16,9 +16,9 @@ import torch
 from conftest import FAST, REPO, make_cfg
 from processes import finish, signal_after_task, start_cli
 
-from cgl import checkpoint
-from cgl.errors import ConfigError
-from cgl.experiment import run
+from cgl.config.errors import ConfigError
+from cgl.runtime import checkpoint
+from cgl.runtime.experiment import run
 
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
 from reports.make_tables import main as make_tables
@@ -123,7 +123,7 @@ def test_resuming_from_the_checkpoint_after_task_2_gives_the_same_matrices(
 ):
     """What the same command finds after SIGKILL (a checkpoint, no results.json), for
     trainers that draw from every kind of generator, in process."""
-    monkeypatch.setattr("cgl.experiment.TaskCheckpoint", KeepCheckpoint)
+    monkeypatch.setattr("cgl.runtime.experiment.TaskCheckpoint", KeepCheckpoint)
     cfg = make_cfg(*FAST, *IN_PROCESS[name])
     run(cfg, output_dir=tmp_path / "reference")
     killed = tmp_path / "killed"
@@ -153,7 +153,7 @@ def test_finished_job_is_skipped_other_config_refused_resume_false_starts_over(t
 
 
 def test_checkpoint_of_another_config_or_unreadable_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("cgl.experiment.TaskCheckpoint", KeepCheckpoint)
+    monkeypatch.setattr("cgl.runtime.experiment.TaskCheckpoint", KeepCheckpoint)
     run(make_cfg(*FAST, *NODES), output_dir=tmp_path / "done")
     job = tmp_path / "job"
     job.mkdir()

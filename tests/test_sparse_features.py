@@ -14,9 +14,9 @@ from real_files import place_planetoid
 
 from cgl.algorithms.mas import NCClassILMASTrainer
 from cgl.datasets.layout import density, in_layout
-from cgl.experiment import load_dataset, run
 from cgl.models import GCNNode
 from cgl.models.sparse_input import SparseProduct
+from cgl.runtime.experiment import load_dataset, run
 from cgl.scenarios.nodes import NCScenarioLoader
 
 

@@ -19,8 +19,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
 from processes import finish, start_cli
 
-from cgl.study import STUDY_FILE, storage_url
-from cgl.study_sweeper import trial_outcome
+from cgl.sweeps.study import STUDY_FILE, storage_url
+from cgl.sweeps.study_sweeper import trial_outcome
 
 sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
 from reports import best_trial

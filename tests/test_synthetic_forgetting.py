@@ -12,7 +12,7 @@ import pytest
 from conftest import make_cfg
 
 from cgl.datasets.synthetic import make_synthetic
-from cgl.experiment import run
+from cgl.runtime.experiment import run
 
 #: level x scenario -> overrides that shrink the default run; each pair forgets by a shift
 #: MAS can hold back (a domain turn; link signs flipping over time).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 if TYPE_CHECKING:
     from cgl.algorithms.method import Method

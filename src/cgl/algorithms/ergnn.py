@@ -29,7 +29,7 @@ import torch
 from cgl.algorithms.memory import MemoryMixin, split_loss
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.settings import check_bool, check_number, check_one_of, check_positive_int
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 SAMPLERS = ("CM", "CM_plus", "MF", "MF_plus", "random")
 #: beyond this many nodes of a class BeGin's CM draws a sample (with replacement)

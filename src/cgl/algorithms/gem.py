@@ -35,7 +35,7 @@ import torch
 from cgl.algorithms.memory import MemoryMixin, refuse_unfillable, training_counts
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.settings import check_bool, check_nonnegative
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 #: BeGin's and the original code's regulariser of the dual QP, and its retries (x10 each)
 EPS, EPS_RETRIES = 1e-3, 5

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 from cgl.trainers.nodes import masked_loss
 
 Items = dict[str, torch.Tensor]

@@ -27,7 +27,7 @@ from dgl.nn import GATConv, GINConv, GraphConv, SAGEConv
 from torch import nn
 from torch.func import functional_call
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 from cgl.models.sparse_input import SparseInputGraphConv, degree_norm
 from cgl.trainers.copies import ItemCopies
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 
 def _key(method: str, key: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from cgl.errors import DatasetUnavailableError
+from cgl.config.errors import DatasetUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cgl.config.errors import DatasetUnavailableError
 from cgl.datasets.base import ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawFile, fetch
 from cgl.datasets.structure import degree_features
-from cgl.errors import DatasetUnavailableError
 
 log = logging.getLogger(__name__)
 

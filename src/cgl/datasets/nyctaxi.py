@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cgl.config.errors import DatasetUnavailableError
 from cgl.datasets.base import ContinualData
 from cgl.datasets.cache import cached
 from cgl.datasets.download import RawFile, fetch
-from cgl.errors import DatasetUnavailableError
 
 TLC_URL = "https://d37ci6vzurychx.cloudfront.net"
 ZONES = RawFile(url=f"{TLC_URL}/misc/taxi_zone_lookup.csv", path="nyctaxi/taxi_zone_lookup.csv")

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from cgl.config.errors import ConfigError
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
-from cgl.errors import ConfigError
-from cgl.evaluators import SCORE_METRICS, get_evaluator
+from cgl.evaluation.evaluators import SCORE_METRICS, get_evaluator
 from cgl.scenarios.protocols import TaskPlan, default_plan
 
 SUPPORTED = {

@@ -18,8 +18,8 @@ from typing import Any
 import dgl
 import torch
 
+from cgl.config.errors import ConfigError
 from cgl.datasets.base import ContinualData
-from cgl.errors import ConfigError
 from cgl.scenarios.common import SPLIT_CODES, EvalView, ScenarioLoader
 from cgl.scenarios.link_data import LinkDataset, message_graph, pair_keys, sample_negative_pairs
 from cgl.scenarios.protocols import bucket_by_value

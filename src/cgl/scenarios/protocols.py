@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from cgl.config.errors import ConfigError
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, ContinualData
-from cgl.errors import ConfigError
 
 ORDERS = ("dataset", "shuffled")
 GRAPHS = ("whole", "seen_tasks")

@@ -17,7 +17,7 @@ from typing import Any
 import dgl
 import torch
 
-from cgl.checkpoint import (
+from cgl.runtime.checkpoint import (
     TaskCheckpoint,
     capture_rng,
     checkpoint_data,
@@ -25,7 +25,7 @@ from cgl.checkpoint import (
     task_seed,
     to_device,
 )
-from cgl.interrupts import raise_if_requested
+from cgl.runtime.interrupts import raise_if_requested
 from cgl.scenarios.common import EvalView, ScenarioLoader
 from cgl.trainers.begin_kwargs import PER_TASK_STATES, lr_exhausted, pop_begin_kwargs
 from cgl.trainers.copies import ItemCopies
@@ -193,7 +193,7 @@ class BaseTrainer:
         """Train on every task in turn; return the val/test matrices and the initial rows.
 
         Between batches and tasks the loop stops with RunInterrupted once SIGINT/SIGTERM
-        arrived (see `cgl.interrupts`).
+        arrived (see `cgl.runtime.interrupts`).
 
         Args:
             epoch_per_task: the most epochs of each task (default: the `num_epochs` kwarg).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy
 import torch
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 #: `training_states` entries BeGin's base events set for the current task only; they start
 #: afresh with every task, so they are never checkpointed

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import dgl
 import torch
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 from cgl.models.node import WHOLE_OUT_DEGREE
 from cgl.trainers.base import BaseTrainer, own_event
 from cgl.trainers.classification import ClassificationEvents

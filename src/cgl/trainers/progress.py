@@ -16,7 +16,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from cgl.display import metric_label
+from cgl.output.display import metric_label
 
 log = logging.getLogger(__name__)
 

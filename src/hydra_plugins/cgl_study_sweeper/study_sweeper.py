@@ -2,7 +2,7 @@
 
 Hydra instantiates a sweeper only from the `hydra_plugins` package and imports every module
 here at start-up, so this one stays light: Optuna, the Optuna plugin and the search loop
-(`cgl.study_sweeper`) are imported when a search starts.
+(`cgl.sweeps.study_sweeper`) are imported when a search starts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class StudySweeper(Sweeper):
     """hydra-optuna-sweeper's settings (`hydra/sweeper=optuna`), cgl's study loop."""
 
     def __init__(self, **settings: Any) -> None:
-        from cgl.study_sweeper import StudySearch
+        from cgl.sweeps.study_sweeper import StudySearch
 
         self.search = StudySearch(**settings)
 

@@ -1,6 +1,6 @@
 """Every check of a composed config, in one place, before anything runs (SPEC §10).
 
-Types are the schema's job (`cgl.schema`, at composition); this module checks values and
+Types are the schema's job (`cgl.config.schema`, at composition); this module checks values and
 combinations. `validate(cfg)` raises a ConfigError whose message is one paragraph naming the
 fix. The value checks import neither torch nor DGL (except to ask whether a requested CUDA
 device exists), so the command line refuses most bad input within a second; the combination
@@ -20,8 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cgl import schema
-from cgl.errors import ConfigError
+from cgl.config import schema
+from cgl.config.errors import ConfigError
 
 if typing.TYPE_CHECKING:
     from cgl.scenarios.protocols import ProtocolRules

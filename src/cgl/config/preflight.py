@@ -6,12 +6,12 @@ another config would already have overwritten its `.hydra/`. This callback, name
 `conf/hydra/default.yaml`, runs first: for a single run on the composed config; for a sweep
 on every job's config, composed as the launcher will compose it, so one bad value refuses
 the whole sweep before its first job starts. It validates the config, the output directory
-and what the job directory already holds (`cgl.resume`). A job directory that another live
-process holds (`cgl.joblock`) refuses a single run; in a sweep it is left to that process,
+and what the job directory already holds (`cgl.runtime.resume`). A job directory that another live
+process holds (`cgl.runtime.joblock`) refuses a single run; in a sweep it is left to that process,
 unread (it may be changing), and the job is skipped when its turn comes.
 
 Hydra turns an exception raised by a callback into a warning and goes on, so a refusal
-leaves here as `Refused`, a BaseException that `cgl.cli.exit_on_user_error` prints.
+leaves here as `Refused`, a BaseException that `cgl.runtime.cli.exit_on_user_error` prints.
 
 It also notes which directories the command is about to create: a job refused later (say,
 its dataset is missing offline) removes its directory again (`remove_created`).
@@ -29,10 +29,10 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cgl.errors import CglError
-from cgl.joblock import JobDirBusyError, busy_message, is_held
-from cgl.resume import check_job_dir
-from cgl.validation import check_output_dir, validate
+from cgl.config.errors import CglError
+from cgl.config.validation import check_output_dir, validate
+from cgl.runtime.joblock import JobDirBusyError, busy_message, is_held
+from cgl.runtime.resume import check_job_dir
 
 #: Launchers that run jobs on this machine (basic, joblib, submitit_local): the device a job
 #: asks for must exist here. Others (Slurm, Ray) run them where the job checks it itself.
@@ -89,7 +89,7 @@ class Preflight(Callback):
 
 
 def check_job(config: DictConfig, job_dir: Path, dir_key: str, runs_here: bool = True) -> None:
-    """Everything `cgl.experiment.run` would refuse before training, for one job; what its
+    """Everything `cgl.runtime.experiment.run` would refuse before training, for one job; what its
     directory holds only if no other live process holds the directory."""
     check_output_dir(job_dir, dir_key)
     validate(config, runs_here)
@@ -112,12 +112,12 @@ def sweep_jobs(config: DictConfig) -> list[DictConfig]:
     the product of the swept values, jobs numbered in that order). Another sweeper (Optuna,
     Ax...) picks its jobs while it runs: then none is known in advance; the command's own
     values are validated here, and each job when it starts (cgl's Optuna sweeper checks each
-    trial before its job starts, `cgl.study_sweeper`)."""
+    trial before its job starts, `cgl.sweeps.study_sweeper`)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from cgl.sweeper import distinct_jobs
+    from cgl.sweeps.sweeper import distinct_jobs
     from hydra_plugins.cgl_sweeper import DistinctJobsSweeper
 
     grid = {f"{cls.__module__}.{cls.__name__}" for cls in (BasicSweeper, DistinctJobsSweeper)}

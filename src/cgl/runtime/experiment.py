@@ -5,7 +5,7 @@ before any data is touched or any training starts, and a refusal then writes not
 records the truth: `completed` only when every task finished, `interrupted` (with the finished
 rows and the signal) when SIGINT/SIGTERM stopped it, `diverged` or `failed` otherwise. After
 every task the trainer checkpoints the job directory, so the same command in the same
-directory resumes an unfinished run and skips a finished one (`cgl.resume`).
+directory resumes an unfinished run and skips a finished one (`cgl.runtime.resume`).
 """
 
 from __future__ import annotations
@@ -28,15 +28,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from cgl import __version__
 from cgl.algorithms import trainer_class
-from cgl.checkpoint import TaskCheckpoint
+from cgl.config.errors import CglError, ConfigError
+from cgl.config.validation import check_output_dir, dataset_setting, protocol_rules, validate
 from cgl.datasets.layout import with_feature_layout
-from cgl.errors import CglError, ConfigError
-from cgl.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
-from cgl.joblock import hold
-from cgl.launchers import preemption_signals
-from cgl.losses import ClassBalancedCrossEntropy
-from cgl.metrics import summarize
-from cgl.resume import (
+from cgl.evaluation.metrics import summarize
+from cgl.output.sinks import WandbLogger, run_name, write_json_atomic
+from cgl.output.summary import run_summary
+from cgl.runtime.checkpoint import TaskCheckpoint
+from cgl.runtime.interrupts import RunInterrupted, raise_if_requested, signal_name, stop_on_signals
+from cgl.runtime.joblock import hold
+from cgl.runtime.launchers import preemption_signals
+from cgl.runtime.resume import (
     CHECKPOINT_NAME,
     PREVIOUS_NAME,
     RESULTS_NAME,
@@ -46,11 +48,9 @@ from cgl.resume import (
 )
 from cgl.scenarios.common import INCR_TYPES
 from cgl.scenarios.protocols import plan_tasks
-from cgl.sinks import WandbLogger, run_name, write_json_atomic
-from cgl.study import study_trial
-from cgl.summary import run_summary
+from cgl.sweeps.study import study_trial
 from cgl.trainers import TrainingDivergedError
-from cgl.validation import check_output_dir, dataset_setting, protocol_rules, validate
+from cgl.trainers.losses import ClassBalancedCrossEntropy
 
 __all__ = ["Result", "run", "validate"]
 
@@ -165,7 +165,7 @@ def trainer_kwargs(cfg: DictConfig) -> dict[str, Any]:
 def task_loss(scenario, class_balanced: bool = False) -> torch.nn.Module:
     """The loss follows from the labels: one binary cross-entropy per label for multi-label
     data, cross-entropy over the classes otherwise; `class_balanced` (CGLB's) weights each
-    class 1/n_c and sums the tasks' losses (cgl.losses)."""
+    class 1/n_c and sums the tasks' losses (cgl.trainers.losses)."""
     if getattr(scenario, "multilabel", False):
         return torch.nn.BCEWithLogitsLoss()
     if class_balanced:
@@ -182,7 +182,7 @@ def run(cfg: DictConfig, output_dir: Path | None = None) -> Result:
     out_dir, group, overrides = job_context(output_dir)
     check_output_dir(out_dir, "output_dir" if output_dir is not None else "hydra.run.dir")
     config = OmegaConf.to_container(cfg, resolve=True)
-    with hold(out_dir, cfg.lock):  # one process per job directory (cgl.joblock)
+    with hold(out_dir, cfg.lock):  # one process per job directory (cgl.runtime.joblock)
         plan = plan_job(out_dir, config, resume=cfg.resume)
         if plan.action == "skip":
             status = plan.results["status"]

@@ -22,9 +22,9 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
-from cgl.errors import CglError
-from cgl.interrupts import exit_status, signal_name
-from cgl.preflight import Refused
+from cgl.config.errors import CglError
+from cgl.config.preflight import Refused
+from cgl.runtime.interrupts import exit_status, signal_name
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
 USAGE_ERROR = 2
@@ -43,26 +43,26 @@ def hoist_multirun_flag(argv: list[str]) -> list[str]:
 def run_job(cfg: DictConfig) -> float:
     """The task function's body: run one job and return its validation AP (for sweepers).
 
-    The job first takes its share of the cores (`cgl.launchers`). A job refused while setting
-    up (e.g. its dataset is missing offline) removes the directory Hydra made for it; a job
-    of a sweep whose directory another process holds is reported and skipped (`cgl.joblock`;
-    the same command later runs it like any unfinished job); a job
+    The job first takes its share of the cores (`cgl.runtime.launchers`). A job refused while
+    setting up (e.g. its dataset is missing offline) removes the directory Hydra made for it; a
+    job of a sweep whose directory another process holds is reported and skipped
+    (`cgl.runtime.joblock`; the same command later runs it like any unfinished job); a job
     stopped by a signal ends the process with 128 + the signal's number, which also stops a
     sweep, unless submitit requeues it after a preemption or it ran in a joblib worker
-    (`cgl.launchers.end_stopped_job`).
+    (`cgl.runtime.launchers.end_stopped_job`).
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from cgl.experiment import run
-    from cgl.joblock import JobDirBusyError
-    from cgl.launchers import (
+    from cgl.config.preflight import remove_created
+    from cgl.runtime.experiment import run
+    from cgl.runtime.joblock import JobDirBusyError
+    from cgl.runtime.launchers import (
         end_stopped_job,
         requeue_if_preempted,
         set_job_threads,
         stop_before_job,
     )
-    from cgl.preflight import remove_created
 
     set_job_threads(cfg.threads)
     stopped = stop_before_job()

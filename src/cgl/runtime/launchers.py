@@ -26,7 +26,7 @@ Preemption. Under submitit, Slurm announces a preemption or the time limit with 
 signal (USR2, `--signal` in the job script). A run treats it like SIGTERM: it stops at the next
 batch and records `interrupted` with its finished tasks; then the signal is handed to submitit's
 own handler, which calls the launcher's `checkpoint` (the same job again) and requeues it. The
-requeued job finds its checkpoint and resumes (`cgl.resume`).
+requeued job finds its checkpoint and resumes (`cgl.runtime.resume`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cgl.errors import ConfigError
-from cgl.interrupts import SIGNALS, exit_status
+from cgl.config.errors import ConfigError
+from cgl.runtime.interrupts import SIGNALS, exit_status
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class LaunchGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         target = str(config.hydra.launcher._target_)
         if target.endswith("SlurmLauncher") and shutil.which("srun") is None:
-            from cgl.preflight import Refused
+            from cgl.config.preflight import Refused
 
             raise Refused(
                 ConfigError(

@@ -2,7 +2,7 @@
 
 Two panels: the test metric M[i, j] (task j after training tasks 0..i, with the "all" column
 of every task seen so far) and the forgetting matrix F[i, j] = M[i, j] - M[j, j]. Every cell
-shows its value; a cell that is no score (see cgl.display) or whose row has not run is blank,
+shows its value; a cell that is no score (see cgl.output.display) or whose row has not run is blank,
 and a line separates the tasks already learnt from those to come.
 
 The figure is blitted: per number of tasks one figure is laid out and its axes, ticks and
@@ -19,10 +19,10 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
-from cgl import metrics
-from cgl.display import metric_label
+from cgl.evaluation import metrics
+from cgl.output.display import metric_label
 
-#: The forgetting panel draws cgl.metrics.forgetting_matrix with its own sign (AF's:
+#: The forgetting panel draws cgl.evaluation.metrics.forgetting_matrix with its own sign (AF's:
 #: negative where task j was lost), red where forgotten.
 FORGETTING_LABEL = metrics.FORGETTING_LABEL
 FORGETTING_COLOURS = "RdBu"

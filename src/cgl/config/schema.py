@@ -3,7 +3,7 @@
 `conf/config.yaml` names `cgl_schema` first in its defaults list, so every value the YAML files
 and the command line give is merged into these dataclasses: `lamb=abc` or `epochs=1.5` is
 refused by Hydra before anything runs, and a key the schema does not know is a typo. Values
-live in conf/ (the dataclasses hold types only); ranges are checked in `cgl.validation`.
+live in conf/ (the dataclasses hold types only); ranges are checked in `cgl.config.validation`.
 
 Adding a root key or a typed key of a group is one line here (plus its value in conf/). A new
 config group is one line in `Config`. Groups whose options carry free-form settings
@@ -98,7 +98,7 @@ class LoggerSchema:
 
 @dataclass
 class LockSchema:
-    """The job directory's lock (cgl.joblock), in seconds."""
+    """The job directory's lock (cgl.runtime.joblock), in seconds."""
 
     heartbeat: float = MISSING
     stale_after: float = MISSING

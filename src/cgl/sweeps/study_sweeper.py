@@ -5,10 +5,10 @@ asks `n_trials` new trials every time it runs, numbers the job directories from 
 invocation, and tells the study whatever number a job returned (a stopped run's NaN too).
 A search in cgl must instead survive being stopped and share its study, so this loop
 
-- keeps the study in SQLite in the sweep directory (`cgl.study.STUDY_FILE`) unless
+- keeps the study in SQLite in the sweep directory (`cgl.sweeps.study.STUDY_FILE`) unless
   `hydra.sweeper.storage` names another, and names every job directory after its trial's
   number: a rerun of the same command finds each trial where it left it, and cgl's own
-  resume (`cgl.resume`) skips the finished ones and continues a cut-off one;
+  resume (`cgl.runtime.resume`) skips the finished ones and continues a cut-off one;
 - reads `n_trials` as the study's total: it asks only for the trials still missing;
 - tells the study how each run ended, from its results.json: `completed` -> its validation
   AP, `diverged` -> pruned (TPE then ranks the region below every completed trial),
@@ -17,7 +17,7 @@ A search in cgl must instead survive being stopped and share its study, so this 
   next `study.ask()` (the same command again, or another process sharing the study) takes
   it first and its job resumes in its directory;
 - queues again a trial left running by a sweeping process of this machine that is gone
-  (killed), and checks every trial's config before its job starts (`cgl.preflight`).
+  (killed), and checks every trial's config before its job starts (`cgl.config.preflight`).
 
 Several sweeping processes may share one study: trials are asked under a file lock in the
 sweep directory, so together they run `n_trials`, and no trial runs twice.
@@ -48,11 +48,11 @@ from hydra_plugins.hydra_optuna_sweeper._impl import (
 from omegaconf import OmegaConf
 from optuna.trial import Trial, TrialState
 
-from cgl.cli import USAGE_ERROR
-from cgl.errors import CglError, ConfigError
-from cgl.preflight import LOCAL_LAUNCHERS, Refused, check_job
-from cgl.resume import RESULTS_NAME
-from cgl.study import DEFAULT_STUDY_NAME, storage_url
+from cgl.config.errors import CglError, ConfigError
+from cgl.config.preflight import LOCAL_LAUNCHERS, Refused, check_job
+from cgl.runtime.cli import USAGE_ERROR
+from cgl.runtime.resume import RESULTS_NAME
+from cgl.sweeps.study import DEFAULT_STUDY_NAME, storage_url
 
 log = logging.getLogger(__name__)
 # Optuna's messages in Hydra's log format.
@@ -166,7 +166,7 @@ class StudySearch(OptunaSweeperImpl):
         self, study: optuna.Study, trials: list[Trial], jobs: list[tuple[str, ...]], sweep_dir: Path
     ) -> None:
         """Refuse bad input before the batch's jobs start (a sampled value out of range, a
-        job directory of another config), as cgl.preflight does for the basic sweeper."""
+        job directory of another config), as cgl.config.preflight does for the basic sweeper."""
         runs_here = str(self.config.hydra.launcher._target_).endswith(LOCAL_LAUNCHERS)
         try:
             for trial, job in zip(trials, jobs, strict=True):

@@ -2,7 +2,7 @@
 task. The newest is `checkpoint.pt`; the one before stays (as `checkpoint.prev.pt`) until the
 newest is whole on disk, so a newest file damaged after all costs one task, not the run.
 
-The trainer loop is the only writer (`BaseTrainer.run`); `cgl.resume` is the only reader
+The trainer loop is the only writer (`BaseTrainer.run`); `cgl.runtime.resume` is the only reader
 that decides what a rerun does with it. The file holds tensors, numbers, strings and plain
 containers only, so it is read with `torch.load(weights_only=True)` and never unpickled.
 """
@@ -138,9 +138,10 @@ def task_seed(seed: int, task_id: int) -> int:
 
 @dataclass
 class TaskCheckpoint:
-    """What a trainer needs to checkpoint a job: where, for which config (`cgl.resume.identity`),
-    in which attempt (1 for a fresh start, +1 for each resume), the trainer state to resume
-    from (None: start at the first task) and the seconds earlier attempts took."""
+    """What a trainer needs to checkpoint a job: where, for which config
+    (`cgl.runtime.resume.identity`), in which attempt (1 for a fresh start, +1 for each
+    resume), the trainer state to resume from (None: start at the first task) and the seconds
+    earlier attempts took."""
 
     path: Path
     previous: Path

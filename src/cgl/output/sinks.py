@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cgl.display import shown_matrix
+from cgl.output.display import shown_matrix
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,8 @@ class WandbLogger:
         return self._wandb.Table(columns=columns, data=rows)
 
     def _heatmap(self, matrix: np.ndarray, status: str):
-        from cgl.heatmap import MatrixHeatmap
-        from cgl.metrics import forgetting_matrix
+        from cgl.evaluation.metrics import forgetting_matrix
+        from cgl.output.heatmap import MatrixHeatmap
 
         n = matrix.shape[1] - 1
         shown = shown_matrix(matrix, self.scenario)

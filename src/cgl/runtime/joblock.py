@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 from filelock import LeaseCompromise, LeaseSettingsMismatch, SoftFileLease, Timeout
 
-from cgl.errors import CglError, ConfigError
+from cgl.config.errors import CglError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def busy_message(job_dir: Path, settings: Any) -> str:
 
 
 def _write_holder(job_dir: Path, holder: Holder) -> None:
-    from cgl.sinks import write_json_atomic
+    from cgl.output.sinks import write_json_atomic
 
     write_json_atomic(job_dir / HOLDER_NAME, asdict(holder))
 

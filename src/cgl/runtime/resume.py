@@ -6,7 +6,7 @@ finished work nor mix two experiments in one directory:
 - results.json says `completed` or `diverged` for the same config: skip (the outcome would
   be the same; `diverged` is a result too, reproduced exactly by the same seed);
 - a checkpoint for the same config (the run was interrupted, killed or failed): resume after
-  its last finished task. The trainer keeps two generations (`cgl.checkpoint`): when the
+  its last finished task. The trainer keeps two generations (`cgl.runtime.checkpoint`): when the
   newest cannot be read, the run resumes from the one before (one task more to redo) and
   says so;
 - results.json or checkpoint of another config: refused, nothing is overwritten;
@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cgl.errors import ConfigError
+from cgl.config.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.json"
-CHECKPOINT_NAME = "checkpoint.pt"  # written by the trainer loop through cgl.checkpoint
+CHECKPOINT_NAME = "checkpoint.pt"  # written by the trainer loop through cgl.runtime.checkpoint
 PREVIOUS_NAME = "checkpoint.prev.pt"  # the generation before CHECKPOINT_NAME
 FINAL_STATUSES = ("completed", "diverged")
 IGNORED_KEYS = ("progress", "logger", "resume", "data_dir", "threads", "lock")
@@ -126,7 +126,7 @@ class _UnreadableError(Exception):
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
-    from cgl import checkpoint  # imports torch: only when there is a checkpoint to read
+    from cgl.runtime import checkpoint  # imports torch: only when there is a checkpoint to read
 
     try:
         content = checkpoint.load(path)

@@ -1,4 +1,4 @@
-"""A job's place in a hyperparameter search (an Optuna study run by `cgl.study_sweeper`).
+"""A job's place in a hyperparameter search (an Optuna study run by `cgl.sweeps.study_sweeper`).
 
 The search runs in the process that sweeps; a job only learns from its Hydra config that it
 is a trial, so that its results.json says so (`study`) and the reports can keep the search's

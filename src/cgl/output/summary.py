@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cgl.display import UNDEFINED_BEFORE_LEARNT, metric_label, shown_matrix, summary_label
+from cgl.output.display import UNDEFINED_BEFORE_LEARNT, metric_label, shown_matrix, summary_label
 
 #: Larger matrices are shown with their middle rows and columns elided ("...").
 MAX_SHOWN = 12

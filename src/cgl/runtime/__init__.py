@@ -1,0 +1,1 @@
+"""Running a job: the experiment pipeline, checkpoints and resume, signals, job locks, launchers."""
