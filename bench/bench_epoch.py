@@ -329,11 +329,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO / "data"))
     parser.add_argument("--checkout", type=Path, default=REPO, help="cgl checkout to measure")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--page", type=Path, help="also write the table as this docs page")
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
         return
     print(HEADER, flush=True)
+    lines = [HEADER]
     for graph in args.graphs:
         for model in args.models:
             for mode in args.modes:
@@ -342,7 +344,15 @@ def main() -> None:
                 base |= {"data_dir": args.data_dir, "checkout": str(args.checkout.resolve())}
                 base["model"] = model
                 runs = compare(base, args.repeats)
-                print(format_row(graph, mode, model, runs), flush=True)
+                lines.append(format_row(graph, mode, model, runs))
+                print(lines[-1], flush=True)
+    if args.page:
+        from cgl.output.results_page import write_page
+
+        body = f"Medians of {args.repeats} runs, {args.threads} thread(s).\n\n```\n"
+        write_page(
+            args.page, "Per epoch against a plain DGL loop", body + "\n".join(lines) + "\n```"
+        )
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=41)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=3)
+    parser.add_argument("--page", type=Path, help="also write the table as this docs page")
     options = parser.parse_args()
     common = [
         f"dataset={options.dataset}", f"scenario={options.scenario}", "logger=none",
@@ -72,12 +73,25 @@ def main() -> None:
     bare = statistics.median(per_epoch.get("bare", [float("nan")]))
     print(f"{options.dataset} {options.scenario}: CPU ms per epoch, median of {options.repeats}")
     print(f"{'method':>8} {'ms/epoch':>9} {'min':>8} {'max':>8} {'x bare':>7}")
+    table = ["| method | CPU ms per epoch | min | max | x bare |", "|---|---|---|---|---|"]
     for method, values in per_epoch.items():
         median = statistics.median(values)
         print(
             f"{method:>8} {median * 1e3:9.1f} {min(values) * 1e3:8.1f} "
             f"{max(values) * 1e3:8.1f} {median / bare:7.2f}"
         )
+        table.append(
+            f"| {method} | {median * 1e3:.1f} | {min(values) * 1e3:.1f} "
+            f"| {max(values) * 1e3:.1f} | {median / bare:.2f} |"
+        )
+    if options.page:
+        from cgl.output.results_page import write_page
+
+        intro = (
+            f"{options.dataset} {options.scenario}, {options.tasks} tasks: CPU per epoch "
+            f"(training step and validation), median of {options.repeats}, one thread.\n\n"
+        )
+        write_page(options.page, "Methods: CPU per epoch", intro + "\n".join(table))
 
 
 if __name__ == "__main__":

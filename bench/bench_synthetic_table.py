@@ -11,7 +11,8 @@ processes run one job at a time each, with one torch thread. Jobs run method by 
 next, so that a stopped table still compares them in every pair over every seed. Each
 finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
 it stopped when rerun with the same `--out`; the table is printed from that file as
-Markdown at the end.
+Markdown at the end, and with `--page docs/results/synthetic-table.md` written as the
+site's results page (a rerun with the same `--out` rewrites it without running anything).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=[f"{lvl}/{sc}" for lvl, sc in PAIRS])
     parser.add_argument("--lambs", type=float, nargs="+", default=list(LAMBS))
     parser.add_argument("--methods", nargs="+", help="only these methods (default: all)")
+    parser.add_argument("--page", type=Path, help="also write the table as this docs page")
     args = parser.parse_args()
     done = set()
     if args.out.exists():
@@ -152,6 +154,11 @@ def main() -> None:
             print(f"[{count}/{len(jobs)}] {row}", file=sys.stderr, flush=True)
     rows = pd.read_json(args.out, lines=True)
     print(table(rows))
+    if args.page:  # rerun with the same --out to rewrite the page without running anything
+        from cgl.output.results_page import write_page
+
+        body = f"{len(rows)} runs, one torch thread each, read from `{args.out}`.\n\n"
+        write_page(args.page, "Synthetic benchmark: AP and AF per pair", body + table(rows))
     print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s wall")
 
 
