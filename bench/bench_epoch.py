@@ -11,18 +11,19 @@ one full-graph forward for evaluation, DGL's exact offline inference).
 
 Every measurement runs in its own process, cgl and plain in turn (A B A B ...), so that drifts
 in machine load hit both; medians over `--repeats`. cgl's process gets the malloc settings its
-command line starts with (cgl.runtime.allocator); the plain loop runs with glibc's defaults. Printed
-per graph and mode: generation (or loading) seconds, wall ms per epoch, the ratio cgl / plain,
-CPU (user and system) ms per epoch, the CPU ms of the validation pass inside an epoch (cgl:
-through its events; minibatch: exact, see NCMinibatchTrainer), and each process's peak RSS.
+command line starts with (cgl.runtime.allocator); the plain loop runs with glibc's defaults.
+Printed per graph and mode: generation (or loading) seconds, wall ms per epoch, the ratio
+cgl / plain, CPU (user and system) ms per epoch, the CPU ms of the validation pass inside an
+epoch (cgl: through its events; minibatch: exact, see NCMinibatchTrainer), and each process's
+peak RSS.
 
     OMP_NUM_THREADS=1 python bench/bench_epoch.py [--graphs cora 1e4 1e5 1e6 1e7]
         [--modes fullbatch minibatch] [--models gcn gat gin sage] [--epochs N] [--repeats 3]
         [--data-dir DIR] [--checkout DIR]
 
-`--checkout DIR` measures another checkout's cgl (its src/ and tests/ helpers) with this bench,
-e.g. the commit before a change, for a before/after table; a checkout without
-src/cgl/runtime/allocator.py runs with glibc's malloc defaults, as its command line did.
+`--checkout DIR` measures another checkout's cgl (its src/ and conf/) with this bench, e.g. the
+commit before a change, for a before/after table; the checkout must have cgl's subpackage
+layout (cgl.config, cgl.runtime: from commit fccaf60 on).
 
 Synthetic graphs are the NC generator's (avg degree 8, 32 dense features) sized to about the
 given number of edges; `cora` reads Planetoid's files from `--data-dir` (the real loader).
@@ -53,8 +54,7 @@ class EnoughEpochsError(Exception):
 
 
 def compose(graph: str, mode: str, data_dir: str, checkout: Path, model: str):
-    sys.path.insert(0, str(checkout / "tests"))
-    from conftest import make_cfg
+    from cgl.config.compose import compose_config  # the checkout's: its src/ is on PYTHONPATH
 
     overrides = ["logger=none", "progress=false", "method=bare", f"trainer={mode}"]
     overrides.append(f"model={model}")
@@ -62,7 +62,7 @@ def compose(graph: str, mode: str, data_dir: str, checkout: Path, model: str):
         overrides += ["dataset=cora", f"data_dir={data_dir}"]
     else:
         overrides.append(f"dataset.loader.nodes.num_nodes={round(float(graph) / 8)}")
-    return make_cfg(*overrides)
+    return compose_config(*overrides, conf_dir=checkout / "conf")
 
 
 def usage() -> tuple[float, float]:
@@ -224,7 +224,7 @@ def child(spec: dict) -> None:
     cfg = compose(
         spec["graph"], spec["mode"], spec["data_dir"], Path(spec["checkout"]), spec["model"]
     )
-    torch.set_num_threads(spec["threads"])  # after compose: the tests' conftest sets one
+    torch.set_num_threads(spec["threads"])
     run = run_cgl if spec["impl"] == "cgl" else run_plain
     generation, nodes, edges, marks, eval_ms = run(cfg, spec["epochs"])
     (t0, u0, s0), (t1, u1, s1) = marks[WARMUP_EPOCHS - 1], marks[-1]
@@ -246,7 +246,7 @@ def measure(spec: dict) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]), WANDB_MODE="disabled")
     checkout = Path(spec["checkout"])
     env["PYTHONPATH"] = os.pathsep.join([str(checkout / "src"), env.get("PYTHONPATH", "")])
-    if spec["impl"] == "cgl" and (checkout / "src/cgl/runtime/allocator.py").exists():
+    if spec["impl"] == "cgl":
         # the malloc settings cgl's command line starts with
         from cgl.runtime.allocator import TUNABLES
 

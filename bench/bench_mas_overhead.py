@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import make_cfg
-
 from cgl.algorithms.mas import MASRegularizer
+from cgl.config.compose import compose_config
 from cgl.runtime.experiment import run
 
 
 def timed_run(method: str, epochs: int, num_nodes: int, seed: int) -> dict:
-    cfg = make_cfg(
+    cfg = compose_config(
         "logger=none",
         "progress=false",
         f"method={method}",

@@ -6,25 +6,22 @@ costs one pass of the graph per batch. Untrained default GCN (3 x 256); the weig
 change the cost.
 
     OMP_NUM_THREADS=1 python bench/bench_mas_sample.py [--datasets synthetic cora]
-        [--chunk-sizes 1 8 32 64]
+        [--chunk-sizes 1 8 32 64] [--data-dir DIR]
+
+Real datasets are read from `--data-dir` (the config's data_dir, default data/), where the
+command line downloads them.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
-from pathlib import Path
+import functools
 
 import torch
 from hydra.utils import instantiate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import make_cfg
-from helpers import build_trainer
-from real_files import place_planetoid
-
 from cgl.algorithms.mas import NCClassILMASTrainer
+from cgl.config.compose import compose_config
 from cgl.runtime.experiment import build_scenario, load_dataset
 
 
@@ -38,7 +35,15 @@ def importance_seconds(cfg, chunk_sizes: list[int]) -> tuple[int, int, dict[str,
     ]
     seconds = {}
     for label, kwargs in settings:
-        trainer = build_trainer(NCClassILMASTrainer, model, scenario, **kwargs)
+        trainer = NCClassILMASTrainer(
+            model,
+            scenario,
+            functools.partial(torch.optim.Adam, lr=cfg.lr),
+            torch.nn.CrossEntropyLoss(),
+            "cpu",
+            progress=False,
+            **kwargs,
+        )
         states = trainer.initTrainingStates(scenario, model, None)
         trainer.processBeforeTraining(0, dataset, model, None, states)
         trainer.processAfterTraining(0, dataset, model, None, states)
@@ -50,17 +55,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "cora"])
     parser.add_argument("--chunk-sizes", nargs="+", type=int, default=[8])
+    parser.add_argument("--data-dir", default="data", help="where the real datasets are")
     args = parser.parse_args()
     print(f"torch threads: {torch.get_num_threads()}")
-    with tempfile.TemporaryDirectory() as data_dir:
-        for name in args.datasets:
-            if name != "synthetic":
-                place_planetoid(Path(data_dir), name)
-            cfg = make_cfg("logger=none", f"dataset={name}", f"data_dir={data_dir}")
-            nodes, items, seconds = importance_seconds(cfg, args.chunk_sizes)
-            print(f"{name}: {nodes} nodes, {items} training items in task 1")
-            for label, value in seconds.items():
-                print(f"  {label:18s} {value:8.3f} s   ({1e3 * value / items:.2f} ms per item)")
+    for name in args.datasets:
+        cfg = compose_config("logger=none", f"dataset={name}", f"data_dir={args.data_dir}")
+        nodes, items, seconds = importance_seconds(cfg, args.chunk_sizes)
+        print(f"{name}: {nodes} nodes, {items} training items in task 1")
+        for label, value in seconds.items():
+            print(f"  {label:18s} {value:8.3f} s   ({1e3 * value / items:.2f} ms per item)")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +26,8 @@ TRAINING_ITEMS = {"nc": 600, "lc": 2902, "gc": 480}
 
 def one_run(level: str, method: str, seed: int, memory: int) -> dict:
     import torch
-    from hydra import compose, initialize_config_dir
 
-    import cgl  # noqa: F401  registers the typed schema
+    from cgl.config.compose import compose_config
     from cgl.runtime.experiment import run
 
     torch.set_num_threads(1)
@@ -37,8 +35,7 @@ def one_run(level: str, method: str, seed: int, memory: int) -> dict:
     overrides += ["logger=none", "progress=false"]
     if method == "replay":
         overrides.append(f"method.kwargs.memory_size={memory}")
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose_config(*overrides, conf_dir=REPO / "conf")
     start = time.process_time()
     with tempfile.TemporaryDirectory() as out:
         result = run(cfg, output_dir=Path(out))
@@ -62,7 +59,6 @@ def main() -> None:
     ]
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["WANDB_MODE"] = "disabled"
-    sys.path.insert(0, str(REPO / "src"))
     for level in args.levels:
         memory = int(TRAINING_ITEMS[level] * args.share)
         rows: dict[str, list[dict]] = {"bare": [], "replay": []}

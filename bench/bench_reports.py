@@ -24,12 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from cgl.evaluation.metrics import summarize
+from cgl.reports.load import load_sweep
+from cgl.reports.make_tables import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from reports.load import load_sweep  # noqa: E402
-from reports.make_tables import write_report  # noqa: E402
 
 SCENARIOS = ("classil", "taskil", "domainil", "timeil")
 SEEDS = 10

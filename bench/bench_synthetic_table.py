@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from cgl.reports.render import DASH, markdown, mean_std
 
-from reports.render import DASH, markdown, mean_std  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 PAIRS = [
     ("nc", "taskil"), ("nc", "classil"), ("nc", "domainil"), ("nc", "timeil"),
@@ -65,17 +64,15 @@ def one_run(
 ) -> dict:
     """One default run in this worker process: its AP, AF and CPU seconds."""
     import torch
-    from hydra import compose, initialize_config_dir
 
-    import cgl  # noqa: F401  registers the typed schema that conf/config.yaml names
+    from cgl.config.compose import compose_config
     from cgl.runtime.experiment import run
 
     torch.set_num_threads(1)
     overrides = [f"level={level}", f"scenario={scenario}", f"method={method}", f"seed={seed}"]
     overrides.append(f"model={model}")
     overrides += ["logger=none", "progress=false"] + ([f"lamb={lamb}"] if lamb else [])
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose_config(*overrides, conf_dir=REPO / "conf")
     start = time.process_time()
     with tempfile.TemporaryDirectory() as out:
         summary = run(cfg, output_dir=Path(out)).summary
@@ -93,7 +90,6 @@ def one_run(
 def _worker_setup() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["WANDB_MODE"] = "disabled"
-    sys.path.insert(0, str(REPO / "src"))
 
 
 def table(rows: pd.DataFrame) -> str:

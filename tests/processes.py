@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import torch
-from conftest import REPO
+from runs import REPO
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:

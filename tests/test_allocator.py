@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from runs import REPO
 
 LOOP = """
 import os, resource, sys, torch

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from runs import REPO
 
 # (command-line arguments, a fragment of the message); {tmp} is the test's directory.
 BAD_INPUTS = [

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 
 import dgl
 import pandas as pd
 import pytest
 import tiny_files
 import torch
-from conftest import REPO, make_cfg, run_cli
 from helpers import build_trainer, tiny_nodes
+from runs import make_cfg, run_cli
 
 from cgl.algorithms import trainer_class
 from cgl.algorithms.mas.core import MASRegularizer
@@ -23,16 +22,14 @@ from cgl.datasets import ogb
 from cgl.datasets.base import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL
 from cgl.evaluation.evaluators import balanced_accuracy
 from cgl.models import CGLBGCN
+from cgl.reports.load import load_sweep
+from cgl.reports.reproduce import PUBLISHED, inter_task_edges
+from cgl.reports.reproduce import main as reproduce
 from cgl.runtime import experiment
 from cgl.scenarios.nodes import NCScenarioLoader
 from cgl.scenarios.protocols import cglb_split
 from cgl.trainers.losses import ClassBalancedCrossEntropy
 from cgl.trainers.nodes import with_self_loops
-
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-from reports.load import load_sweep
-from reports.reproduce import inter_task_edges
-from reports.reproduce import main as reproduce
 
 
 def codes(split: torch.Tensor, items: range) -> tuple[list[int], list[int], list[int]]:
@@ -231,7 +228,7 @@ def test_arxiv_keeps_ogbs_direction_under_cglb(tmp_path):
 def test_published_cglb_rows_say_the_inter_task_edges_of_their_figure():
     """A CGLB row's inter_task_edges is its source figure's: `_no_crsedge` false, `_crsedge`
     true (Class-IL comes only from ncgl_classIL_no_crsedge.png, CGLB issue 19)."""
-    with (REPO / "reports" / "published.csv").open(encoding="utf-8") as handle:
+    with PUBLISHED.open(encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["protocol"] == "cglb"]
     assert rows
     for row in rows:

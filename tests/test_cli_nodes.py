@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST, make_cfg, results_under, run_cli
+from runs import FAST, make_cfg, results_under, run_cli
 
 from cgl.config.errors import ConfigError
 from cgl.runtime.cli import hoist_multirun_flag

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing
 
 import pytest
-from conftest import REPO, make_cfg
+from runs import REPO, make_cfg
 
 from cgl.config.errors import ConfigError
 from cgl.config.validation import WANDB_MODES, check_values, validate

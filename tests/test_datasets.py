@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 import tiny_files
 import torch
-from conftest import REPO, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
 from real_files import place, place_planetoid
+from runs import REPO, make_cfg, results_under, run_cli
 
 from cgl.config.errors import DatasetUnavailableError
 from cgl.datasets import cache, download, molecules, nyctaxi, ogb, planetoid, sentiment140, snap

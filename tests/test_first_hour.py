@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, TEST_DATA_ENV, make_cfg, results_under, run_cli
 from omegaconf import OmegaConf
+from runs import REPO, TEST_DATA_ENV, make_cfg, results_under, run_cli
 from wandb_offline import records as wandb_log
 
 from cgl.output.sinks import WandbLogger, run_name

@@ -12,8 +12,8 @@ import dgl
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, REPO, make_cfg, results_under, run_cli
 from helpers import build_trainer
+from runs import FAST, REPO, make_cfg, results_under, run_cli
 
 from cgl.algorithms import trainer_class
 from cgl.algorithms.mas import GCClassILMASTrainer, GCTaskILMASTrainer

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FAST, make_cfg, run_cli
 from processes import finish, signal_after_task, start_cli, tasks_done
+from runs import FAST, make_cfg, run_cli
 
 from cgl.config import preflight
 from cgl.config.errors import ConfigError

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, make_cfg, results_under, run_cli
 from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from processes import finish, start_cli
+from runs import REPO, make_cfg, results_under, run_cli
 from wandb_offline import offline_runs
 
 from cgl.config.errors import ConfigError

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, make_cfg, results_under, run_cli
 from helpers import build_trainer
+from runs import FAST, make_cfg, results_under, run_cli
 
 from cgl.algorithms.mas import LCClassILMASTrainer, LPTimeILMASTrainer
 from cgl.config.errors import ConfigError

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dgl
 import pytest
 import torch
-from conftest import FAST, results_under, run_cli
 from dgl.nn import GraphConv
 from helpers import build_trainer, make_trainer, path_graph, tiny_nodes
+from runs import FAST, results_under, run_cli
 from torch import nn
 
 from cgl.algorithms.mas import (

@@ -10,8 +10,8 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import make_cfg
 from omegaconf import OmegaConf
+from runs import make_cfg
 from scipy.optimize import minimize
 from test_method_conformance import TINY, level_args
 

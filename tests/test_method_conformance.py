@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, make_cfg, run_cli
 from omegaconf import OmegaConf
+from runs import REPO, make_cfg, run_cli
 
 from cgl.algorithms import get_method, trainer_class
 from cgl.config.errors import ConfigError

@@ -4,13 +4,11 @@ through the real configs."""
 
 from __future__ import annotations
 
-import sys
-
 import dgl
 import pytest
 import torch
-from conftest import FAST, REPO, make_cfg, results_under, run_cli
 from helpers import build_trainer, tiny_nodes
+from runs import FAST, make_cfg, results_under, run_cli
 from test_layerwise_eval import batch_logits, whole_graph_logits
 from test_mas_sample import (
     CHUNK,
@@ -286,9 +284,8 @@ def test_reports_select_and_show_each_model_apart():
     labelled with the model."""
     import pandas as pd
 
-    sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-    from reports.aggregate import ROW, select_best
-    from reports.render import row_labels
+    from cgl.reports.aggregate import ROW, select_best
+    from cgl.reports.render import row_labels
 
     block = {"dataset": "d", "level": "nc", "scenario": "classil", "method": "mas"}
     configs = pd.DataFrame(

@@ -10,9 +10,9 @@ import dgl
 import pytest
 import tiny_files
 import torch
-from conftest import REPO, make_cfg
 from omegaconf import OmegaConf
 from real_files import place_planetoid
+from runs import REPO, make_cfg
 
 from cgl.config.errors import ConfigError
 from cgl.datasets import ogb, planetoid

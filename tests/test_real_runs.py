@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_cfg, results_under, run_cli
 from real_files import place_all
+from runs import make_cfg, results_under, run_cli
 
 from cgl.runtime.experiment import run
 

@@ -15,21 +15,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_cfg
 from matplotlib.image import imread
+from runs import make_cfg
 
 from cgl.evaluation.metrics import forgetting_matrix, intransigence
 from cgl.output.heatmap import MatrixHeatmap
 from cgl.runtime.experiment import run
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
 
-from reports import baselines, matrices  # noqa: E402
-from reports.load import load_sweep  # noqa: E402
-from reports.make_tables import main as make_tables  # noqa: E402
-from reports.render import best_mask  # noqa: E402
-from reports.tables import intransigence_by_seed  # noqa: E402
+from cgl.reports import baselines, matrices  # noqa: E402
+from cgl.reports.load import load_sweep  # noqa: E402
+from cgl.reports.make_tables import main as make_tables  # noqa: E402
+from cgl.reports.render import best_mask  # noqa: E402
+from cgl.reports.tables import intransigence_by_seed  # noqa: E402
 
 TINY = [
     "level=nc",

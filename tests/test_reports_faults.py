@@ -8,19 +8,16 @@ import json
 import os
 import shutil
 import signal
-import sys
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import FAST, REPO, make_cfg
+from runs import FAST, make_cfg
 
+import cgl.reports.make_tables as make_tables_module
+from cgl.reports.load import load_sweep
 from cgl.runtime.experiment import run
 from cgl.trainers.base import BaseTrainer
-
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-import reports.make_tables as make_tables_module
-from reports.load import load_sweep
 
 TINY = [*FAST, "dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16", "epochs=3"]
 GOOD = [(lamb, seed) for lamb in (1, 10) for seed in (0, 1)]

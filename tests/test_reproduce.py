@@ -6,18 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, results_under, run_cli
 from real_files import place_planetoid
+from runs import results_under, run_cli
 
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-
-from reports.reproduce import compare, read_published
-from reports.reproduce import main as reproduce
+from cgl.reports.reproduce import compare, read_published
+from cgl.reports.reproduce import main as reproduce
 
 QUICK = ["logger=none", "progress=false", "epochs=2", "model.nc.hidden=16", "method=mas"]
 

@@ -8,20 +8,17 @@ import json
 import random
 import shutil
 import signal
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, REPO, make_cfg
 from processes import finish, signal_after_task, start_cli
+from runs import FAST, make_cfg
 
 from cgl.config.errors import ConfigError
+from cgl.reports.make_tables import main as make_tables
 from cgl.runtime import checkpoint
 from cgl.runtime.experiment import run
-
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-from reports.make_tables import main as make_tables
 
 NODES = ["dataset.loader.nodes.num_nodes=300", "model.nc.hidden=16"]
 # About a second per task, so that a kill sent after task 2 lands in task 3.

@@ -8,9 +8,9 @@ import dgl
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, make_cfg
 from helpers import build_trainer
 from real_files import place_planetoid
+from runs import FAST, make_cfg
 
 from cgl.algorithms.mas import NCClassILMASTrainer
 from cgl.datasets.layout import density, in_layout

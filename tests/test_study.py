@@ -8,23 +8,20 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, run_cli
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.trial import TrialState
 from processes import finish, start_cli
+from runs import run_cli
 
+from cgl.reports import best_trial
+from cgl.reports.load import load_sweep
 from cgl.sweeps.study import STUDY_FILE, storage_url
 from cgl.sweeps.study_sweeper import trial_outcome
-
-sys.path.insert(0, str(REPO))  # reports/ is a folder of the repo, not an installed package
-from reports import best_trial
-from reports.load import load_sweep
 
 TINY = [
     "logger=none",

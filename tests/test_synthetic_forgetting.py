@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_cfg
+from runs import make_cfg
 
 from cgl.datasets.synthetic import make_synthetic
 from cgl.runtime.experiment import run

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .load import SUMMARY, Sweep, format_value
+from cgl.reports.load import SUMMARY, Sweep, format_value
 
 BLOCK = ("dataset", "level", "scenario", "model")  # what a paper compares methods within
 ROW = (*BLOCK, "method")  # one row of the paper table

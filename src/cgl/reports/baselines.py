@@ -20,11 +20,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cgl.output.display import summary_label
-
-from .aggregate import BLOCK, ROW, block_metric, select_best
-from .files import save_png, slug, write_csv, write_text
-from .load import format_value
-from .render import (
+from cgl.reports.aggregate import BLOCK, ROW, block_metric, select_best
+from cgl.reports.files import save_png, slug, write_csv, write_text
+from cgl.reports.load import format_value
+from cgl.reports.render import (
     DASH,
     block_title,
     by_metric,

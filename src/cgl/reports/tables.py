@@ -14,11 +14,10 @@ import pandas as pd
 
 from cgl.evaluation.metrics import intransigence
 from cgl.output.display import metric_label
-
-from .aggregate import BLOCK, ROW, block_metric, select_best, selected_values
-from .files import write_csv, write_text
-from .load import Sweep
-from .render import (
+from cgl.reports.aggregate import BLOCK, ROW, block_metric, select_best, selected_values
+from cgl.reports.files import write_csv, write_text
+from cgl.reports.load import Sweep
+from cgl.reports.render import (
     DASH,
     best_mask,
     by_metric,

@@ -19,8 +19,7 @@ import pandas as pd
 from cgl.evaluation.metrics import forgetting_matrix
 from cgl.output.display import shown_matrix
 from cgl.output.heatmap import MatrixHeatmap
-
-from .files import save_pixels, slug, write_csv
+from cgl.reports.files import save_pixels, slug, write_csv
 
 CONFIGS_PER_WORKER = 25
 
