@@ -3,7 +3,8 @@
 `conf/config.yaml` names `cgl_schema` first in its defaults list, so every value the YAML files
 and the command line give is merged into these dataclasses: `lamb=abc` or `epochs=1.5` is
 refused by Hydra before anything runs, and a key the schema does not know is a typo. Values
-live in conf/ (the dataclasses hold types only); ranges are checked in `cgl.config.validation`.
+live in conf/ (the dataclasses hold types, and defaults only for optional keys that a group's
+options may leave out); ranges are checked in `cgl.config.validation`.
 
 Adding a root key or a typed key of a group is one line here (plus its value in conf/). A new
 config group is one line in `Config`. Groups whose options carry free-form settings
@@ -32,7 +33,10 @@ class LevelSchema:
 @dataclass
 class ScenarioSchema:
     name: str = MISSING
-    inter_task_edges: bool = True  # false: drop edges between tasks (CGLB's switch; nc only)
+    incr_type: str = MISSING  # BeGin's incr_type: task, class, domain or time
+    #: false: drop edges between nodes of different tasks (CGLB's switch; nc only). The same
+    #: default for every scenario, so it is set here rather than in each conf/scenario file.
+    inter_task_edges: bool = True
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Every check of a composed config, in one place, before anything runs (SPEC §10).
+"""Every check of a composed config, in one place, before anything runs: bad input is refused
+with one paragraph (exit 2) before a directory, a dataset or a W&B run exists.
 
 Types are the schema's job (`cgl.config.schema`, at composition); this module checks values and
 combinations. `validate(cfg)` raises a ConfigError whose message is one paragraph naming the

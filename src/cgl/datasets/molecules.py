@@ -46,7 +46,8 @@ AROMATICITY_CLASSES = 30
 #: Categories of each atom descriptor (values outside a list go to its extra "other" slot).
 ATOM_VOCAB = {
     "atomic_num": list(range(1, 119)),
-    "chirality": ["CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER"],
+    # RDKit's ChiralType codes: unspecified, tetrahedral clockwise, counter-clockwise, other
+    "chirality": [0, 1, 2, 3],
     "degree": list(range(11)),
     "formal_charge": list(range(-5, 6)),
     "num_hs": list(range(9)),
@@ -101,7 +102,7 @@ def _codes(index: list[dict], values: tuple) -> list[int]:
 def _atom_codes(atom) -> list[int]:
     values = (
         atom.GetAtomicNum(),
-        str(atom.GetChiralTag()),
+        int(atom.GetChiralTag()),
         atom.GetTotalDegree(),
         atom.GetFormalCharge(),
         atom.GetTotalNumHs(),

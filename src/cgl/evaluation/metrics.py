@@ -1,4 +1,5 @@
-"""Continual-learning metrics as pure functions of the result matrices (SPEC §4).
+"""Continual-learning metrics (AP, AF, INT, FWT, the forgetting matrix) as pure functions of the
+result matrices, so that a run, the reports and a test compute them the same way.
 
 `matrix` is N x (N+1): row i after training tasks 0..i, column j the metric on task j, the
 last column the metric over every task seen so far. Only the first N columns are used here.

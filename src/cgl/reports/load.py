@@ -1,4 +1,5 @@
-"""Sweep directories -> one tidy DataFrame, one row per run (SPEC §8).
+"""Sweep directories -> one tidy DataFrame, one row per run, read from Hydra's own files
+(each job's results.json and .hydra/), never from directory names.
 
 Every Hydra job directory below the given roots becomes a row, whatever happened to it: the
 status in its results.json (completed, diverged, failed, interrupted), `missing` for a job

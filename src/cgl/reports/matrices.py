@@ -1,5 +1,6 @@
 """Per configuration: mean and std accuracy matrix over seeds and the forgetting matrix, as
-CSV and as one annotated heatmap PNG (SPEC §4: rows "after task i", columns "task j").
+CSV and as one annotated heatmap PNG (rows "after task i", columns "task j", as a run prints
+them).
 
 Cells that are no score (a task not learnt yet under Class-IL, see cgl.output.display) are blank in
 the CSVs and the heatmaps; the heatmap itself is cgl.output.heatmap's, the one W&B runs log.

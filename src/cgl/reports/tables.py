@@ -1,5 +1,5 @@
-"""The paper table (SPEC §8): per dataset x level x scenario x model x method, BeGin's selection
-(best mean validation AP), then test AP, AF, INT and FWT as mean ± std over seeds.
+"""The paper table: per dataset x level x scenario x model x method, BeGin's selection (best
+mean validation AP), then test AP, AF, INT and FWT as mean ± std over seeds.
 
 INT needs joint training: each run of a selected configuration is paired with the run of the
 selected joint configuration that has the same dataset, level, scenario, model and seed.

@@ -46,7 +46,6 @@ from cgl.runtime.resume import (
     identity,
     plan_job,
 )
-from cgl.scenarios.common import INCR_TYPES
 from cgl.scenarios.protocols import plan_tasks
 from cgl.sweeps.study import study_trial
 from cgl.trainers import TrainingDivergedError
@@ -112,7 +111,7 @@ def build_scenario(cfg: DictConfig, data) -> Any:
     fixed task size (CGLB: 2 classes) decides the number of tasks unless `num_tasks` is set."""
     setting = dataset_setting(cfg)
     rules = protocol_rules(cfg)
-    incr_type = INCR_TYPES[cfg.scenario.name]
+    incr_type = cfg.scenario.incr_type
     sized_by_rules = rules.classes_per_task and incr_type in ("task", "class")
     num_tasks = cfg.num_tasks or (None if sized_by_rules else setting.num_tasks)
     plan = plan_tasks(data, incr_type, num_tasks, rules, cfg.seed)
@@ -316,8 +315,10 @@ def _set_up(
 def results_payload(
     cfg, config, overrides, scenario, trainer, status, message, signum, checkpoint
 ) -> dict:
-    """The content of results.json (SPEC §7). A run stopped before its scenario existed has
-    no rows, metric or trainer; FWT is left out where the scenario makes it meaningless."""
+    """The content of results.json: one file per run, whatever its status, holding its config,
+    status and reason, result matrices, metrics and timings. A run stopped before its scenario
+    existed has no rows, metric or trainer; FWT is left out where the scenario makes it
+    meaningless."""
     empty = {"val": [], "test": [], "init_val": None, "init_test": None}
     matrices = empty if scenario is None else scenario.matrices()
     complete = scenario is not None and len(matrices["test"]) == scenario.num_tasks

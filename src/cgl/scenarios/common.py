@@ -1,7 +1,8 @@
 """What every ScenarioLoader shares: cutting items into tasks, splits, and the result matrices.
 
 The loader alone keeps the ground truth. Trainers receive datasets whose hidden labels are -1
-and hand back predictions; the loader turns them into the N x (N+1) matrices of SPEC §4.
+and hand back predictions; the loader turns them into N x (N+1) result matrices: row i after
+training tasks 0..i, column j the score on task j, the last column over every task seen so far.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ SUPPORTED = {
     "lp": ("domainil", "timeil"),
     "gc": ("taskil", "classil", "domainil", "timeil"),
 }
-INCR_TYPES = {"taskil": "task", "classil": "class", "domainil": "domain", "timeil": "time"}
 SPLIT_CODES = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
 
 

@@ -1,4 +1,5 @@
-"""Protocols as data: how a reference benchmark cuts a dataset into tasks (SPEC §9b).
+"""Protocols as data: how a reference benchmark cuts a dataset into tasks, stated once as
+data rather than as branches in the loaders.
 
 A protocol's rules live in `conf/protocol/<name>.yaml` (its `protocol:` block). This module
 reads them for one dataset and scenario (`ProtocolRules.select`) and turns them, with the

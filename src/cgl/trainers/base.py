@@ -1,8 +1,10 @@
 """BaseTrainer: the event loop every level and every method runs through.
 
-The loop (SPEC §4) is fixed; behaviour lives in the event functions, whose names and
-arguments are BeGin's public API. A method overrides a few events and leaves the loop alone.
-Level trainers (NCTrainer, LCTrainer, ...) fill in how to batch, infer and predict.
+The loop (per task: the task's data, epochs of training and validation, after-training, then
+the scenario scores the predictions and moves on) is fixed; behaviour lives in the event
+functions, whose names and arguments are BeGin's public API. A method overrides a few events
+and leaves the loop alone. Level trainers (NCTrainer, LCTrainer, ...) fill in how to batch,
+infer and predict.
 """
 
 from __future__ import annotations
