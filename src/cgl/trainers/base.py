@@ -203,7 +203,7 @@ class BaseTrainer:
                 a trainer state continues after that state's last finished task.
 
         Returns:
-            The N x (N+1) result matrices `val` and `test` (row i: after task i; column j:
+            dict: the N x (N+1) result matrices `val` and `test` (row i after task i, column j
             task j, the last column all tasks so far) and the untrained model's rows
             `init_val` and `init_test`.
         """
@@ -448,7 +448,7 @@ class BaseTrainer:
             optimizer (torch.optim.Optimizer): the optimizer built by `optimizer_fn`.
 
         Returns:
-            The initial training states (dict).
+            dict: the initial training states.
         """
         return {}
 
@@ -460,7 +460,7 @@ class BaseTrainer:
             curr_training_states (dict): the current training states.
 
         Returns:
-            The train, val and test loaders (a tuple of three iterables of batches).
+            tuple: the train, val and test loaders, each an iterable of batches.
         """
         raise NotImplementedError
 
@@ -488,7 +488,7 @@ class BaseTrainer:
             training_states (dict): the current training states.
 
         Returns:
-            The step's stats (dict: `loss`, `n` items, ...), averaged over the epoch.
+            dict: the step's stats (`loss`, `n` items, ...), averaged over the epoch.
         """
         batch = self.training_batch(_curr_batch)
         optimizer.zero_grad()
@@ -515,8 +515,8 @@ class BaseTrainer:
             training_states (dict | None): the current training states (None in evaluation).
 
         Returns:
-            At least `preds` (the items' raw outputs: logits, LP's scores) and `loss` (a
-            tensor, over the items' visible labels).
+            dict: at least `preds` (the items' raw outputs, logits or LP's scores) and `loss`
+            (a tensor, over the items' visible labels).
         """
         raise NotImplementedError
 
@@ -533,7 +533,7 @@ class BaseTrainer:
             training_states (dict): the current training states.
 
         Returns:
-            The step's stats (dict: `loss` as a float, `n` items).
+            dict: the step's stats, `loss` as a float and `n` items.
         """
         results["loss"].backward()
         self.beforeOptimizerStep(model, optimizer, _curr_batch, training_states)
@@ -559,7 +559,7 @@ class BaseTrainer:
             _curr_batch (object): the evaluation batch.
 
         Returns:
-            (`predictionFormat` of `inference`'s results, stats with `loss` and `n`).
+            tuple: `predictionFormat` of `inference`'s results, and stats with `loss` and `n`.
         """
         results = self.inference(model, _curr_batch, None)
         return self.predictionFormat(results), {
@@ -581,7 +581,7 @@ class BaseTrainer:
             curr_iter_results (dict): the epoch's `val_metric`, `train_stats`, `val_stats`.
 
         Returns:
-            False to end the task now, True to go on.
+            bool: False to end the task now, True to go on.
         """
         scheduler = curr_training_states["scheduler"]
         if getattr(scheduler, "mode", "min") == "max":
@@ -643,6 +643,6 @@ class BaseTrainer:
             results (dict): what `inference` returned.
 
         Returns:
-            One prediction per item (a tensor: class ids, or scores).
+            torch.Tensor: one prediction per item, class ids or scores.
         """
         return results["preds"]
