@@ -1,4 +1,4 @@
-"""CGLB's NCGL protocol, element by element, on tiny graphs (README "Protocols", CGLB table):
+"""CGLB's NCGL protocol, element by element, on tiny graphs (docs/cglb.md):
 the split counts and the split drawn once, task-t-only graphs, the backbone, the loss,
 balanced accuracy, one optimiser state, the last weights, MAS's CGLB estimator, arxiv's
 direction and the published rows' labels."""

@@ -154,7 +154,7 @@ def test_bad_input_is_refused_before_any_launcher_starts(tmp_path, launcher):
 
 
 def test_slurm_settings_reach_the_job_script(tmp_path, monkeypatch):
-    """The README's Slurm overrides, through the real plugin and submitit, up to `sbatch`
+    """The Slurm overrides of docs/cluster.md, through the real plugin and submitit, up to `sbatch`
     (a stand-in here that keeps the script and refuses the submission)."""
     bin_dir, script = tmp_path / "bin", tmp_path / "job.sh"
     bin_dir.mkdir()

@@ -1,6 +1,6 @@
 """Command line: python reports/best_trial.py SWEEP_DIR [--seeds 10] [--out DIR] [--run]
 
-Step 2 of a hyperparameter search (README: Searching hyperparameters). Step 1, the search
+Step 2 of a hyperparameter search (docs/hparams.md). Step 1, the search
 (`hparams_search=...`), ran one seed per configuration; a paper reports the chosen
 configuration over many seeds. This takes the best trial of the study in SWEEP_DIR and
 prints the command that runs its configuration (the search command's own overrides and the

@@ -116,8 +116,8 @@ def load_sweep(roots: Iterable[str | Path]) -> Sweep:
 def _set_search_apart(runs: pd.DataFrame) -> pd.DataFrame:
     """A hyperparameter search's trials (`stage` search) of a method whose evaluation runs
     (any other run: a seed sweep, a grid) are here too are listed, not counted: they chose
-    the configuration on their seed, so their numbers would favour it (README: Searching
-    hyperparameters). A search alone counts like any sweep. Marked `final` False here."""
+    the configuration on their seed, so their numbers would favour it (docs/hparams.md). A
+    search alone counts like any sweep. Marked `final` False here."""
     finished = runs["status"].isin(FINISHED)
     evaluated = runs.loc[finished & (runs["stage"] == "evaluation"), list(METHOD_ROW)]
     keys = runs[list(METHOD_ROW)].apply(tuple, axis=1)
