@@ -16,19 +16,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
-from runs import make_cfg
+from runs import REPO, make_cfg
 
 from cgl.evaluation.metrics import forgetting_matrix, intransigence
 from cgl.output.heatmap import MatrixHeatmap
+from cgl.reports import baselines, matrices
+from cgl.reports.load import load_sweep
+from cgl.reports.make_tables import main as make_tables
+from cgl.reports.render import best_mask
+from cgl.reports.tables import intransigence_by_seed
 from cgl.runtime.experiment import run
-
-REPO = Path(__file__).resolve().parents[1]
-
-from cgl.reports import baselines, matrices  # noqa: E402
-from cgl.reports.load import load_sweep  # noqa: E402
-from cgl.reports.make_tables import main as make_tables  # noqa: E402
-from cgl.reports.render import best_mask  # noqa: E402
-from cgl.reports.tables import intransigence_by_seed  # noqa: E402
 
 TINY = [
     "level=nc",
