@@ -73,8 +73,8 @@ def method_page(name: str) -> str:
         " `cgl.algorithms.method.export` when the module is imported"
         f" (`from cgl.algorithms.{name} import ...`). Every class keeps BeGin's constructor"
         " and lists its event functions in the order the loop fires them"
-        " ([architecture](../../architecture.md)); the text of an event is the method's where"
-        " it overrides one, followed by the base event's parameters.",
+        " ([architecture](../../architecture.md)): when the event fires, what the method or"
+        " the level trainer does there where it overrides it, then its parameters and returns.",
         "",
     ]
     if mixin:
