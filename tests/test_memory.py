@@ -150,7 +150,6 @@ def test_gem_projection_is_the_closest_gradient_that_hurts_no_memory():
     assert np.allclose(memories.numpy().T @ v, moved) and bool((v >= 0.5 - 1e-6).all())
 
 
-
 def gem_run(scenario: str, shared: bool, *extra: str):
     """A whole tiny GEM run (3 tasks, memory from task 0 on), its memory's losses from one
     forward pass (`shared`) or from one per task (memory_forward switched off)."""
@@ -196,6 +195,7 @@ def test_gem_reference_gradients_from_the_memorys_receptive_field():
     assert shared.shape == apart.shape == (3, shared.shape[1])
     assert float(apart.abs().max()) > 1e-3
     assert torch.allclose(shared, apart, rtol=1e-5, atol=1e-7)
+
 
 #: one feature per node; class 0 at 0, 3 and 10, class 1 at 0.2, 3.1 and 7
 VECS = torch.tensor([[0.0], [0.2], [3.0], [3.1], [10.0], [7.0]])
