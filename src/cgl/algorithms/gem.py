@@ -20,7 +20,9 @@ training amplifies; per-seed numbers can therefore match BeGin's only to within 
 By default the reference gradients are computed at the point between backward and step, with
 the model in eval mode (no dropout draws, batch-norm statistics untouched). BeGin
 (`train_mode_forwards=true`) computes them before the step's forward, in train mode: one
-extra forward per earlier task that draws dropout and moves batch-norm statistics.
+extra forward per earlier task that draws dropout and moves batch-norm statistics. At node
+level on the whole graph both take every task's memory loss from one forward pass
+(cgl.algorithms.memory_forward): BeGin's numbers to the bit, the default's up to summation order.
 """
 
 from __future__ import annotations
