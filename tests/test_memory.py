@@ -6,6 +6,7 @@ ER-GNN's samplers against hand counts."""
 from __future__ import annotations
 
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -147,6 +148,53 @@ def test_gem_projection_is_the_closest_gradient_that_hurts_no_memory():
     moved = (project(g, memories, 0.5) - g).numpy()
     v = np.linalg.lstsq(memories.numpy().T, moved, rcond=None)[0]
     assert np.allclose(memories.numpy().T @ v, moved) and bool((v >= 0.5 - 1e-6).all())
+
+
+def gem_run(scenario: str, shared: bool, *extra: str):
+    """A whole tiny GEM run (3 tasks, memory from task 0 on), its memory's losses from one
+    forward pass (`shared`) or from one per task (memory_forward switched off)."""
+    torch.manual_seed(0)
+    trainer = build("gem", "nc", scenario, False, "num_tasks=3", *extra)
+    if not shared:
+        trainer_module = sys.modules[type(trainer).__mro__[1].__module__]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(trainer_module, "memory_forward", lambda *args, **kwargs: None)
+            trainer.run()
+    else:
+        trainer.run()
+    return trainer
+
+
+@pytest.mark.parametrize("scenario", ["classil", "taskil"])
+def test_gem_one_forward_gives_begins_per_task_passes_bit_for_bit(scenario):
+    """BeGin's reference gradients (train mode, a pass per earlier task before the step's):
+    one pass for the step and every memory gives the same run, weights and batch-norm running
+    statistics equal to the bit."""
+    extra = ("method.kwargs.train_mode_forwards=true", "method.kwargs.num_memories=9")
+    apart, shared = gem_run(scenario, False, *extra), gem_run(scenario, True, *extra)
+    assert len(shared.memory.tasks()) == 3
+    before, after = apart.model.state_dict(), shared.model.state_dict()
+    assert any("running_mean" in name for name in after)
+    for name, value in after.items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_gem_reference_gradients_from_the_memorys_receptive_field():
+    """The paper's reference gradients (eval mode, between backward and step): one pass over
+    the remembered nodes' receptive field gives each task's gradient as a pass per task over
+    the whole graph does, up to summation order."""
+    trainer = gem_run("taskil", True, "method.kwargs.num_memories=9")
+    model, states = trainer.model.eval(), {}
+    batch = next(iter(trainer.prepareLoader(trainer.memory_dataset, states)[0]))
+    shared = trainer._reference_gradients(model, batch, states)
+    assert trainer._memory_field[2] is not None  # the field, not the whole graph
+    trainer_module = sys.modules[type(trainer).__mro__[1].__module__]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer_module, "memory_forward", lambda *args, **kwargs: None)
+        apart = trainer._reference_gradients(model, batch, states)
+    assert shared.shape == apart.shape == (3, shared.shape[1])
+    assert float(apart.abs().max()) > 1e-3
+    assert torch.allclose(shared, apart, rtol=1e-5, atol=1e-7)
 
 
 #: one feature per node; class 0 at 0, 3 and 10, class 1 at 0.2, 3.1 and 7

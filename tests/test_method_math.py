@@ -4,12 +4,13 @@ models, and the anchored penalty they share."""
 from __future__ import annotations
 
 import dgl
+import pytest
 import torch
 from helpers import make_trainer, path_graph
 from torch.nn import functional
 
 from cgl.algorithms.ewc import NCClassILEWCTrainer, batch_fisher, sample_fisher
-from cgl.algorithms.lwf import distillation
+from cgl.algorithms.lwf import NCClassILLwFTrainer, NCTaskILLwFTrainer, Teacher, distillation
 from cgl.algorithms.penalty import AnchoredPenalty
 from cgl.algorithms.twp import NCClassILTWPTrainer, pseudo_attention, twp_importance
 from cgl.models.sparse_input import SparseInputGraphConv
@@ -153,3 +154,75 @@ def test_twp_on_gat_reads_the_real_attention_coefficients():
     grads = torch.autograd.grad(coefficients.norm(), [conv.fc.weight, conv.attn_l])
     assert torch.allclose(topo_imp["encoder.convs.0.fc.weight"], grads[0].pow(2), rtol=1e-4)
     assert torch.allclose(topo_imp["encoder.convs.0.attn_l"], grads[1].pow(2), rtol=1e-4)
+
+
+class NoStep:
+    """An optimizer stand-in: the step leaves the gradients to be read."""
+
+    def step(self) -> None:
+        pass
+
+
+def test_twp_begin_step_gradient_is_begins_two_backward_passes_to_the_bit():
+    """BeGin's TWP step backpropagates the task loss, then the task loss plus β times the
+    gradient's L1 norm (a constant) plus the penalty: cgl's step, with one pass through the
+    model, leaves the same gradients, bit for bit, and reports the same loss."""
+    trainer, dataset, states = trained_first_task(
+        NCClassILTWPTrainer, begin_step=True, beta=0.5, lambda_l=3.0, lambda_t=2.0
+    )
+    model = trainer.model.train()
+    trainer.processAfterTraining(0, dataset, model, None, states)
+    with torch.no_grad():  # move off the anchor, so that the penalty has a gradient
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    batch = next(iter(trainer.prepareLoader(dataset, states)[0]))
+
+    model.zero_grad()
+    loss = trainer.inference(model, batch, states)["loss"]
+    loss.backward(retain_graph=True)
+    flat = sum(p.grad.abs().sum() for p in model.parameters() if p.grad is not None)
+    total = loss + 0.5 * flat + states["twp"].penalty(model)
+    total.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+
+    model.zero_grad()
+    results = trainer.inference(model, batch, states)
+    stats = trainer.afterInference(results, model, NoStep(), batch, states)
+    assert stats["loss"] == total.item()
+    assert float(states["twp"].penalty(model).detach()) > 0
+    for p, want in zip(model.parameters(), expected, strict=True):
+        assert torch.equal(p.grad, want)
+
+
+def lwf_run(scenario: str, cached: bool) -> tuple[torch.nn.Module, int]:
+    """A tiny LwF run (3 tasks, 3 epochs) and how often its teacher ran a forward pass."""
+    trainer_cls = NCTaskILLwFTrainer if scenario == "task" else NCClassILLwFTrainer
+    trainer = make_trainer(trainer_cls, incr_type=scenario, num_tasks=3, epochs=3)
+    passes = 0
+    real = Teacher.outputs
+
+    def outputs(teacher, batch, compute):
+        def counted():
+            nonlocal passes
+            passes += 1
+            return compute()
+
+        if not cached:
+            teacher._cached = None
+        return real(teacher, batch, counted)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Teacher, "outputs", outputs)
+        trainer.run()
+    return trainer.model, passes
+
+
+@pytest.mark.parametrize("scenario", ["class", "task"])
+def test_lwf_teacher_runs_once_per_task_on_a_full_graph_with_the_same_numbers(scenario):
+    """The frozen teacher's outputs on the full-graph batch are computed once per task, and the
+    run is the one that recomputes them every step, to the bit."""
+    cached, once = lwf_run(scenario, True)
+    fresh, every = lwf_run(scenario, False)
+    assert (once, every) == (2, 2 * 3)  # tasks 1 and 2: once each, or at each of 3 steps
+    for name, value in cached.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[name]), name

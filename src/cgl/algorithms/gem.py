@@ -20,7 +20,9 @@ training amplifies; per-seed numbers can therefore match BeGin's only to within 
 By default the reference gradients are computed at the point between backward and step, with
 the model in eval mode (no dropout draws, batch-norm statistics untouched). BeGin
 (`train_mode_forwards=true`) computes them before the step's forward, in train mode: one
-extra forward per earlier task that draws dropout and moves batch-norm statistics.
+extra forward per earlier task that draws dropout and moves batch-norm statistics. At node
+level on the whole graph both take every task's memory loss from one forward pass
+(cgl.algorithms.memory_forward): BeGin's numbers to the bit, the default's up to summation order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import quadprog
 import torch
 
 from cgl.algorithms.memory import MemoryMixin, refuse_unfillable, training_counts
+from cgl.algorithms.memory_forward import memory_forward
 from cgl.algorithms.method import Method, export
 from cgl.algorithms.settings import check_bool, check_nonnegative
 from cgl.config.errors import ConfigError
@@ -66,10 +69,22 @@ def project(
     return torch.from_numpy(rows.T @ v + g).to(gradient)
 
 
-def flat_grads(params: list[torch.nn.Parameter]) -> torch.Tensor:
+def flat_grads(
+    params: list[torch.nn.Parameter], grads: tuple[torch.Tensor | None, ...] | None = None
+) -> torch.Tensor:
+    """The parameters' gradients (`grads`, else their `.grad`) as one vector, 0 where none."""
+    grads = tuple(p.grad for p in params) if grads is None else grads
     return torch.cat(
-        [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1)
+            for p, g in zip(params, grads, strict=True)
+        ]
     )
+
+
+def grads(loss: torch.Tensor, params: list, retain: bool = True) -> tuple:
+    """d loss / d params, keeping the graph for the next task's loss (`retain`)."""
+    return torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
 
 
 def set_grads(params: list[torch.nn.Parameter], flat: torch.Tensor) -> None:
@@ -116,23 +131,51 @@ class GEMMixin(MemoryMixin):
         return [p for p in model.parameters() if p.requires_grad]
 
     def _reference_gradients(self, model, batch, states) -> torch.Tensor:
-        """One gradient per earlier task: its memory's loss, backpropagated alone."""
-        params, rows = self._params(model), []
+        """One gradient per earlier task: its memory's loss, backpropagated alone. Where one
+        forward pass gives every task's memory loss as the per-task passes would
+        (`memory_forward`), the losses come from it, and in eval mode from the remembered
+        nodes' receptive field only; else one forward per task."""
+        params = self._params(model)
+        plan = memory_forward(self, model, batch, only=True)
+        if plan is not None:
+            if not model.training:
+                plan = plan.on_field(self)
+            losses = plan.losses(self, model, lambda b: self.inference(model, b, states))
+            return torch.stack([flat_grads(params, grads(loss, params)) for loss in losses])
+        rows = []
         for task in self.memory.tasks():
-            model.zero_grad()
             remembered, _ = self.with_remembered(
                 batch, self.memory.of_task(task), self.memory_dataset, only=True
             )
-            self.inference(model, remembered, states)["loss"].backward()
-            rows.append(flat_grads(params))
-        model.zero_grad()
+            loss = self.inference(model, remembered, states)["loss"]
+            rows.append(flat_grads(params, grads(loss, params, retain=False)))
         return torch.stack(rows)
 
     def beforeInference(self, model, optimizer, _curr_batch, training_states) -> None:
         super().beforeInference(model, optimizer, _curr_batch, training_states)
         self.references = None
+        self._step_plan = None
         if len(self.memory) and self.kwargs.get("train_mode_forwards", False):
-            self.references = self._reference_gradients(model, _curr_batch, training_states)
+            # BeGin's train-mode passes before the step's forward: when they would compute
+            # what the step's forward computes, that forward serves them (`inference`).
+            self._step_plan = memory_forward(self, model, _curr_batch, only=False)
+            if self._step_plan is None:
+                self.references = self._reference_gradients(model, _curr_batch, training_states)
+
+    def inference(self, model, _curr_batch, training_states) -> dict:
+        """The step's forward; under `train_mode_forwards` with a step plan, over the batch's
+        items and the remembered ones at once: the step's results are its items' rows, the
+        reference gradients come from the remembered rows."""
+        plan = getattr(self, "_step_plan", None)
+        if plan is None or _curr_batch is not plan.source:
+            return super().inference(model, _curr_batch, training_states)
+        results, losses = plan.step_results(
+            self, model, lambda b: super(GEMMixin, self).inference(model, b, training_states)
+        )
+        params = self._params(model)
+        self.references = torch.stack([flat_grads(params, grads(loss, params)) for loss in losses])
+        self._step_plan = None
+        return results
 
     def beforeOptimizerStep(self, model, optimizer, _curr_batch, training_states) -> None:
         if len(self.memory):

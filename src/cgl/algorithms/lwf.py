@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -64,10 +64,22 @@ class Teacher:
         self.active = False  # no teacher before the first task ends
         self.old_classes: torch.Tensor | None = None  # classes observed before this task
         self.task_classes: list[torch.Tensor] = []  # Task-IL: each finished task's classes
+        self._cached: tuple[Any, Any] | None = None  # (batch, the teacher's outputs on it)
+
+    def outputs(self, batch: Any, compute: Callable[[], Any]) -> Any:
+        """The teacher's outputs on `batch` (`compute()`, without gradients), computed once
+        per batch object: the teacher is frozen and in eval mode, and a loader's batch does not
+        change, so a full-graph batch that comes back every epoch gets the same outputs (the
+        same numbers, not recomputed). A new batch object replaces the cached one."""
+        if self._cached is None or self._cached[0] is not batch:
+            with torch.no_grad():
+                self._cached = (batch, compute())
+        return self._cached[1]
 
     def update(self, model: nn.Module, task_classes: torch.Tensor | None) -> None:
         self.model.load_state_dict(model.state_dict())
         self.model.eval()
+        self._cached = None
         self.active = True
         head = getattr(model, "head", None)
         if head is not None:
@@ -85,6 +97,7 @@ class Teacher:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        self._cached = None
         self.active = bool(state["active"])
         self.old_classes = state["old_classes"]
         self.task_classes = list(state["task_classes"])
@@ -134,13 +147,7 @@ class LwFMixin:
     def _distillation(self, results, model, batch, states, teacher: Teacher) -> torch.Tensor:
         temperature = float(self.kwargs.get("T", 2.0))
         scale = temperature**2 if self.kwargs.get("temperature_squared", False) else 1.0
-        with torch.no_grad():
-            if self._task_il:
-                with raw_logits(teacher.model) as captured:
-                    items = self.inference(teacher.model, batch, None)["preds"].shape[0]
-                taught = item_rows(captured[-1], batch, items)
-            else:
-                taught = self.inference(teacher.model, batch, None)
+        taught = teacher.outputs(batch, lambda: self._teacher_outputs(teacher.model, batch))
         if not hasattr(model, "head"):  # link prediction: two classes per pair, no / link
             two = lambda scores: torch.stack([torch.zeros_like(scores), scores], -1)  # noqa: E731
             return scale * distillation(two(taught["preds"]), two(results["preds"]), temperature)
@@ -156,6 +163,14 @@ class LwFMixin:
                 student = self.inference(model, batch, states)["raw_logits"]
             total = total + distillation(taught[:, classes], student[:, classes], temperature)
         return scale * total
+
+    def _teacher_outputs(self, teacher: nn.Module, batch: Any) -> Any:
+        """The teacher's raw logits of the batch's items (Task-IL), else its results."""
+        if not self._task_il:
+            return self.inference(teacher, batch, None)
+        with raw_logits(teacher) as captured:
+            items = self.inference(teacher, batch, None)["preds"].shape[0]
+        return item_rows(captured[-1], batch, items)
 
     def processAfterTraining(
         self, task_id, curr_dataset, curr_model, curr_optimizer, curr_training_states

@@ -141,6 +141,21 @@ def twp_importance(trainer: Any, model: nn.Module, dataset: Any, states: dict, b
     )
 
 
+def counted_again(model: nn.Module) -> torch.Tensor:
+    """A term of value 0 whose gradient is each parameter's current `.grad`.
+
+    BeGin's step backpropagates the task loss, then the task loss plus the penalty, through
+    the model a second time. Added to the loss in place of the task loss, this term hands the
+    second pass the task gradient the first one computed, without a second pass through the
+    model: the gradient of Σ θ·g is g itself (times 1), so each parameter ends with
+    g + (g + penalty gradient), the numbers of BeGin's two passes."""
+    terms = [(p * p.grad.detach()).sum() for p in model.parameters() if p.grad is not None]
+    if not terms:
+        return torch.zeros(())
+    total = torch.stack(terms).sum()
+    return total - total.detach()
+
+
 class TWPMixin(PenaltyStep):
     """TWP for any level trainer: put it before the trainer in the bases.
 
@@ -168,9 +183,10 @@ class TWPMixin(PenaltyStep):
         beta = float(self.kwargs.get("beta", 0.01))
         flatness = None
         if self.kwargs.get("begin_step", False):
-            task_loss.backward(retain_graph=True)  # BeGin: the task gradient counts twice
+            task_loss.backward()  # BeGin: the task gradient counts twice
             with torch.no_grad():
                 flatness = sum(p.grad.abs().sum() for p in model.parameters() if p.grad is not None)
+            results["loss"] = task_loss.detach() + counted_again(model)
         elif beta > 0:
             params = [p for p in model.parameters() if p.requires_grad]
             grads = torch.autograd.grad(task_loss, params, create_graph=True, allow_unused=True)
