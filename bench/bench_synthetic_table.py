@@ -1,6 +1,7 @@
 """Does the embedded synthetic benchmark tell methods apart? AP and AF of bare, MAS, EWC, LwF
-and TWP at their BeGin strengths and at a sweep of lamb, and joint, in every supported level x
-scenario pair, per backbone, mean ± std over seeds.
+and TWP at their BeGin strengths and at a sweep of lamb, replay, ER-GNN and GEM at their
+defaults, and joint, in every level x scenario pair each method supports, per backbone, mean ±
+std over seeds.
 
     python bench/bench_synthetic_table.py [--jobs 2] [--seeds 0 1 2] [--out FILE]
         [--models gcn gat gin sage] [--pairs nc/classil gc/domainil ...] [--lambs 1 10000]
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cgl.algorithms import get_method
 from cgl.reports.render import DASH, markdown, mean_std
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +44,8 @@ LAMBS = (1, 10, 100, 1000, 10000)
 MODELS = ["gcn", "gat", "gin", "sage"]
 #: methods with a strength; None: the method's BeGin benchmark value (conf/method/)
 STRONG = ("mas", "ewc", "lwf", "twp")
+#: memory methods at their defaults (conf/method/), each where it is declared (ER-GNN: nc)
+MEMORY = ("replay", "ergnn", "gem")
 #: The order methods run in, most telling first, so that a stopped table still compares bare,
 #: the strongest MAS, joint and every method at BeGin's value in every pair, over every seed.
 RUN_ORDER = [
@@ -49,9 +53,15 @@ RUN_ORDER = [
     ("mas", 10000),
     ("joint", None),
     *((method, None) for method in STRONG if method != "mas"),
+    *((method, None) for method in MEMORY),
     *((method, lamb) for lamb in (100, 1000, 10, 1) for method in STRONG),
     *((method, 10000) for method in STRONG if method != "mas"),
 ]
+
+
+def supports(method: str, level: str, scenario: str) -> bool:
+    """Whether the method declares this pair (cgl.algorithms.<method>.METHOD.supports)."""
+    return scenario in get_method(method).supports.get(level, ())
 
 
 def label(method: str, lamb: float | None) -> str:
@@ -101,6 +111,7 @@ def table(rows: pd.DataFrame) -> str:
     method_order = [
         "bare",
         *(label(m, lamb) for m in STRONG for lamb in (None, *LAMBS) if (m, lamb) != ("mas", None)),
+        *MEMORY,
         "joint",
     ]
     pair_order = [f"{lvl}/{sc}" for lvl, sc in PAIRS]
@@ -137,6 +148,7 @@ def main() -> None:
         for model in args.models
         for level, scenario in PAIRS
         if f"{level}/{scenario}" in args.pairs
+        and supports(method, level, scenario)
         and (model, f"{level}/{scenario}", label(method, lamb), seed) not in done
     ]
     os.environ["OMP_NUM_THREADS"] = "1"
