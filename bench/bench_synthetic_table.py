@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--lambs", type=float, nargs="+", default=list(LAMBS))
     parser.add_argument("--methods", nargs="+", help="only these methods (default: all)")
     parser.add_argument("--page", type=Path, help="also write the table as this docs page")
+    parser.add_argument(
+        "--no-run", action="store_true", help="only print (and --page) the table of --out as it is"
+    )
     args = parser.parse_args()
     done = set()
     if args.out.exists():
@@ -151,6 +154,8 @@ def main() -> None:
         and supports(method, level, scenario)
         and (model, f"{level}/{scenario}", label(method, lamb), seed) not in done
     ]
+    if args.no_run:
+        jobs = []
     os.environ["OMP_NUM_THREADS"] = "1"
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, initializer=_worker_setup) as pool:
