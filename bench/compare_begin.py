@@ -107,6 +107,11 @@ def main() -> None:
     parser.add_argument("--density", default="0", help="sparse_max_density (0: dense, BeGin's)")
     parser.add_argument("--rows", type=Path, default=Path("begin_comparison.jsonl"))
     parser.add_argument("--page", type=Path, help="also write the table as this docs page")
+    parser.add_argument(
+        "--no-run",
+        action="store_true",
+        help="only print (and --page) the rows of --rows as they are",
+    )
     options = parser.parse_args()
     done = set()
     if options.rows.exists():
@@ -117,7 +122,7 @@ def main() -> None:
         for scenario in options.scenarios:
             for seed in options.seeds:
                 key = (options.dataset, method, scenario, options.density, seed)
-                if key in done:
+                if key in done or options.no_run:
                     continue
                 row = measure(options, method, scenario, seed)
                 with options.rows.open("a") as sink:  # one line per run: a stop resumes
