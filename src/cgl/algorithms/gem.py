@@ -87,6 +87,11 @@ def grads(loss: torch.Tensor, params: list, retain: bool = True) -> tuple:
     return torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
 
 
+def gradient_rows(params: list[torch.nn.Parameter], losses: list[torch.Tensor]) -> torch.Tensor:
+    """One row per loss: its gradient as a vector, the losses sharing one forward pass."""
+    return torch.stack([flat_grads(params, grads(loss, params)) for loss in losses])
+
+
 def set_grads(params: list[torch.nn.Parameter], flat: torch.Tensor) -> None:
     start = 0
     for p in params:
@@ -141,7 +146,7 @@ class GEMMixin(MemoryMixin):
             if not model.training:
                 plan = plan.on_field(self)
             losses = plan.losses(self, model, lambda b: self.inference(model, b, states))
-            return torch.stack([flat_grads(params, grads(loss, params)) for loss in losses])
+            return gradient_rows(params, losses)
         rows = []
         for task in self.memory.tasks():
             remembered, _ = self.with_remembered(
@@ -173,7 +178,7 @@ class GEMMixin(MemoryMixin):
             self, model, lambda b: super(GEMMixin, self).inference(model, b, training_states)
         )
         params = self._params(model)
-        self.references = torch.stack([flat_grads(params, grads(loss, params)) for loss in losses])
+        self.references = gradient_rows(params, losses)
         self._step_plan = None
         return results
 
