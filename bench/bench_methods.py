@@ -23,6 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
 #: every method with a cost per step beyond bare's (ER-GNN: node level only)
 METHODS = ["bare", "mas", "ewc", "lwf", "twp", "gem", "replay", "ergnn"]
@@ -75,27 +77,30 @@ def main() -> None:
             short = child_cpu([*common, f"method={method}", "epochs=1"])
             per_epoch[method].append((long - short) / ((options.epochs - 1) * options.tasks))
     bare = statistics.median(per_epoch.get("bare", [float("nan")]))
+    table = pd.DataFrame(
+        {
+            "method": list(per_epoch),
+            "CPU ms per epoch": [statistics.median(v) * 1e3 for v in per_epoch.values()],
+            "min": [min(v) * 1e3 for v in per_epoch.values()],
+            "max": [max(v) * 1e3 for v in per_epoch.values()],
+        }
+    )
+    table["x bare"] = table["CPU ms per epoch"] / (bare * 1e3)
     print(f"{options.dataset} {options.scenario}: CPU ms per epoch, median of {options.repeats}")
-    print(f"{'method':>8} {'ms/epoch':>9} {'min':>8} {'max':>8} {'x bare':>7}")
-    table = ["| method | CPU ms per epoch | min | max | x bare |", "|---|---|---|---|---|"]
-    for method, values in per_epoch.items():
-        median = statistics.median(values)
-        print(
-            f"{method:>8} {median * 1e3:9.1f} {min(values) * 1e3:8.1f} "
-            f"{max(values) * 1e3:8.1f} {median / bare:7.2f}"
-        )
-        table.append(
-            f"| {method} | {median * 1e3:.1f} | {min(values) * 1e3:.1f} "
-            f"| {max(values) * 1e3:.1f} | {median / bare:.2f} |"
-        )
+    print(table.to_string(index=False, float_format="{:.2f}".format))
     if options.page:
         from cgl.output.results_page import write_page
+        from cgl.reports.render import markdown
 
+        cells = table.assign(
+            **{col: table[col].map("{:.1f}".format) for col in ("CPU ms per epoch", "min", "max")},
+            **{"x bare": table["x bare"].map("{:.2f}".format)},
+        )
         intro = (
             f"{options.dataset} {options.scenario}, {options.tasks} tasks: CPU per epoch "
             f"(training step and validation), median of {options.repeats}, one thread.\n\n"
         )
-        write_page(options.page, "Methods: CPU per epoch", intro + "\n".join(table))
+        write_page(options.page, "Methods: CPU per epoch", intro + markdown(cells))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ next, so that a stopped table still compares them in every pair over every seed.
 finished run is appended to `--out` (JSON lines) at once, so a stopped table resumes where
 it stopped when rerun with the same `--out`; the table is printed from that file as
 Markdown at the end, and with `--page docs/results/synthetic-table.md` written as the
-site's results page (a rerun with the same `--out` rewrites it without running anything).
+site's results page (`--no-run` rewrites it without running anything). The table holds the
+selected runs only (`--models`, `--pairs`, `--methods`, `--lambs`, `--seeds`), so one rows
+file serves several pages: bench/results/synthetic.jsonl holds the rows of the site's pages.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from cgl.algorithms import get_method
+from cgl.output.results_page import commit, write_page
 from cgl.reports.render import DASH, markdown, mean_std
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,9 +106,7 @@ def _worker_setup() -> None:
 
 
 def table(rows: pd.DataFrame) -> str:
-    """AP and AF as `mean ± std` per model and pair (rows) and method (columns), Markdown.
-    Rows written before models were recorded are GCN's."""
-    rows = rows.assign(model=rows.get("model", pd.Series(index=rows.index)).fillna("gcn"))
+    """AP and AF as `mean ± std` per model and pair (rows) and method (columns), Markdown."""
     stats = rows.groupby(["model", "pair", "method"])[["AP", "AF"]].agg(["mean", "std"])
     ap, af = (mean_std(stats[key, "mean"], stats[key, "std"], 1, 3) for key in ("AP", "AF"))
     method_order = [
@@ -124,6 +125,37 @@ def table(rows: pd.DataFrame) -> str:
     return "AP / AF (mean ± std over seeds)\n\n" + markdown(shown)
 
 
+KEY = ["model", "pair", "method", "seed"]
+
+
+def selection(args: argparse.Namespace) -> list[tuple]:
+    """The runs the command line names, in RUN_ORDER: (level, scenario, method, lamb, seed,
+    model) for every selected method and lamb, seed, model and pair the method supports."""
+    return [
+        (level, scenario, method, lamb, seed, model)
+        for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
+        if (lamb is None or lamb in args.lambs) and (args.methods is None or method in args.methods)
+        for seed in args.seeds
+        for model in args.models
+        for level, scenario in PAIRS
+        if f"{level}/{scenario}" in args.pairs and supports(method, level, scenario)
+    ]
+
+
+def job_key(level: str, scenario: str, method: str, lamb, seed: int, model: str) -> tuple:
+    """A run's identity in the rows file: (model, pair, method label, seed)."""
+    return (model, f"{level}/{scenario}", label(method, lamb), seed)
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """The finished runs in `path` (none if it does not exist); rows written before models
+    were recorded are GCN's."""
+    if not path.exists():
+        return pd.DataFrame(columns=[*KEY, "AP", "AF", "cpu_s"])
+    rows = pd.read_json(path, lines=True)
+    return rows.assign(model=rows.get("model", pd.Series(index=rows.index)).fillna("gcn"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
@@ -134,44 +166,40 @@ def main() -> None:
     parser.add_argument("--lambs", type=float, nargs="+", default=list(LAMBS))
     parser.add_argument("--methods", nargs="+", help="only these methods (default: all)")
     parser.add_argument("--page", type=Path, help="also write the table as this docs page")
+    parser.add_argument("--title", default="Synthetic benchmark: AP and AF per pair")
     parser.add_argument(
         "--no-run", action="store_true", help="only print (and --page) the table of --out as it is"
     )
     args = parser.parse_args()
-    done = set()
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            row = json.loads(line)
-            done.add((row.get("model", "gcn"), row["pair"], row["method"], row["seed"]))
-    jobs = [
-        (level, scenario, method, lamb, seed, model)
-        for method, lamb in RUN_ORDER  # a stopped table has every pair and seed of the first
-        if (lamb is None or lamb in args.lambs) and (args.methods is None or method in args.methods)
-        for seed in args.seeds
-        for model in args.models
-        for level, scenario in PAIRS
-        if f"{level}/{scenario}" in args.pairs
-        and supports(method, level, scenario)
-        and (model, f"{level}/{scenario}", label(method, lamb), seed) not in done
-    ]
-    if args.no_run:
-        jobs = []
+    wanted = selection(args)
+    rows = read_rows(args.out)
+    done = set(rows[KEY].itertuples(index=False, name=None))
+    jobs = [] if args.no_run else [job for job in wanted if job_key(*job) not in done]
     os.environ["OMP_NUM_THREADS"] = "1"
+    checkout = commit()
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs, initializer=_worker_setup) as pool:
         futures = [pool.submit(one_run, *job) for job in jobs]
         for count, future in enumerate(as_completed(futures), 1):
-            row = future.result()
+            row = future.result() | {"commit": checkout}  # which code made the row
             with args.out.open("a") as sink:  # one line per run: a stopped table resumes
                 sink.write(json.dumps(row) + "\n")
             print(f"[{count}/{len(jobs)}] {row}", file=sys.stderr, flush=True)
-    rows = pd.read_json(args.out, lines=True)
+    rows = read_rows(args.out)
+    # the table shows the selection only, so one --out file can hold the rows of several pages
+    selected = {job_key(*job) for job in wanted}
+    keys = rows[KEY].itertuples(index=False, name=None)
+    rows = rows.loc[pd.Series([key in selected for key in keys], index=rows.index, dtype=bool)]
     print(table(rows))
     if args.page:  # rerun with the same --out to rewrite the page without running anything
-        from cgl.output.results_page import write_page
-
-        body = f"{len(rows)} runs, one torch thread each, read from `{args.out}`.\n\n"
-        write_page(args.page, "Synthetic benchmark: AP and AF per pair", body + table(rows))
+        made = rows.get("commit", pd.Series(index=rows.index, dtype=object))
+        made = made.fillna("unrecorded").value_counts()
+        made_at = ", ".join(f"`{commit}` ({count})" for commit, count in made.items())
+        body = (
+            f"{len(rows)} runs, one torch thread each, read from `{args.out}`; made at commit "
+            f"{made_at or 'none'}.\n\n"
+        )
+        write_page(args.page, args.title, body + table(rows))
     print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s wall")
 
 

@@ -194,6 +194,28 @@ def test_gem_reference_gradients_from_the_memorys_receptive_field():
     assert torch.allclose(shared, apart, rtol=1e-5, atol=1e-7)
 
 
+def test_gem_receptive_field_follows_a_memory_that_swaps_a_node():
+    """The receptive field is cut once per memory and reused at every step; a memory that
+    swaps a node at the same size gets a fresh cut, not the field of the nodes it no longer
+    holds."""
+    trainer = gem_run("taskil", True, "method.kwargs.num_memories=9")
+    model, states = trainer.model.eval(), {}
+    batch = next(iter(trainer.prepareLoader(trainer.memory_dataset, states)[0]))
+    trainer._reference_gradients(model, batch, states)  # the field of the memory as it was
+    cut = trainer._memory_field
+    trainer._reference_gradients(model, batch, states)
+    assert trainer._memory_field is cut  # the same memory: the field is not cut again
+    items = trainer.memory.items
+    outside = torch.ones(batch[0].num_nodes(), dtype=torch.bool)
+    outside[items["item"]] = False
+    items["item"][0] = torch.nonzero(outside)[-1, 0]  # same size, another node
+    shared = trainer._reference_gradients(model, batch, states)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gem, "memory_forward", lambda *args, **kwargs: None)
+        apart = trainer._reference_gradients(model, batch, states)
+    assert torch.allclose(shared, apart, rtol=1e-5, atol=1e-7)
+
+
 #: one feature per node; class 0 at 0, 3 and 10, class 1 at 0.2, 3.1 and 7
 VECS = torch.tensor([[0.0], [0.2], [3.0], [3.1], [10.0], [7.0]])
 LABELS = [0, 1, 0, 1, 0, 1]

@@ -85,13 +85,14 @@ class MemoryForward:
 
     def on_field(self, trainer: Any) -> MemoryForward:
         """The same pass on the remembered nodes' receptive field (eval mode only: batch
-        norm then acts per node), cut once per task and memory."""
-        key = (self.source.graph, int(self.row_task.numel()))
+        norm then acts per node), cut once per graph and set of remembered nodes: the cut is
+        kept on the trainer, keyed by the graph and the remembered-node mask itself, so a
+        memory that changes its nodes, growing or not, gets a fresh field."""
+        graph, mask = self.batch  # a fresh view of the source graph at every step
         cached = getattr(trainer, "_memory_field", None)
-        if cached is None or cached[0] is not key[0] or cached[1] != key[1]:
-            graph, mask = self.batch
+        if cached is None or cached[0] is not self.source.graph or not torch.equal(cached[1], mask):
             field = receptive_field(graph, mask, message_passing_depth(trainer.model))
-            cached = trainer._memory_field = (*key, field)
+            cached = trainer._memory_field = (self.source.graph, mask, field)
         if cached[2] is None:
             return self
         return MemoryForward(self.source, cached[2], self.row_task, self.tasks)
